@@ -1,0 +1,70 @@
+"""Builds the parts of an experiment from a validated config, through the registries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ganforge.config import Config
+from ganforge.data import DATASETS, Dataset
+from ganforge.errors import ConfigError
+from ganforge.game import COSTS, PRIORS, REGULARIZERS, Cost, Prior, Regularizer
+from ganforge.models import DISCRIMINATORS, GENERATORS
+
+_G_CONTEXT = {"latent_dim": 0, "out_shape": (), "n_classes": 0}
+_D_CONTEXT = {"in_shape": (), "n_classes": 0}
+
+
+def validate(cfg: Config) -> None:
+    """Check every component name and parameter; raise ConfigError naming the config path."""
+    DATASETS.validate(cfg.data.name, cfg.data.params, "data")
+    PRIORS.validate(cfg.game.prior.name, cfg.game.prior.params, "game.prior")
+    COSTS.validate(cfg.game.cost.name, cfg.game.cost.params, "game.cost")
+    for i, reg in enumerate(cfg.game.regularizers):
+        REGULARIZERS.validate(reg.name, reg.params, f"game.regularizers.{i}")
+    GENERATORS.validate(cfg.model.generator.name, cfg.model.generator.params, "model.generator", _G_CONTEXT)
+    DISCRIMINATORS.validate(cfg.model.discriminator.name, cfg.model.discriminator.params,
+                            "model.discriminator", _D_CONTEXT)
+
+
+@dataclass
+class Experiment:
+    """Everything the game needs, built from a config."""
+
+    dataset: Dataset
+    prior: Prior
+    generator: nn.Module
+    discriminator: nn.Module
+    cost: Cost
+    regularizers: list[Regularizer]
+
+
+def build_dataset(cfg: Config) -> Dataset:
+    return DATASETS.build(cfg.data.name, cfg.data.params, where="data")
+
+
+def build_generator(cfg: Config, dataset_shape: tuple[int, ...], n_classes: int, prior: Prior) -> nn.Module:
+    return GENERATORS.build(cfg.model.generator.name, cfg.model.generator.params, where="model.generator",
+                            latent_dim=prior.latent_dim, out_shape=tuple(dataset_shape), n_classes=n_classes)
+
+
+def build_experiment(cfg: Config, dataset: Dataset | None = None) -> Experiment:
+    """Build data, prior, players and game. Weights are initialized from ``train.seed``."""
+    dataset = dataset if dataset is not None else build_dataset(cfg)
+    prior = PRIORS.build(cfg.game.prior.name, cfg.game.prior.params, where="game.prior")
+    cost = COSTS.build(cfg.game.cost.name, cfg.game.cost.params, where="game.cost")
+    regs = [REGULARIZERS.build(r.name, r.params, where=f"game.regularizers.{i}")
+            for i, r in enumerate(cfg.game.regularizers)]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.train.seed)
+        generator = build_generator(cfg, dataset.shape, dataset.n_classes, prior)
+        discriminator = DISCRIMINATORS.build(cfg.model.discriminator.name, cfg.model.discriminator.params,
+                                             where="model.discriminator", in_shape=tuple(dataset.shape),
+                                             n_classes=dataset.n_classes)
+    pack = getattr(discriminator, "pack", 1)
+    if cfg.train.batch_size % pack:
+        raise ConfigError("train.batch_size", f"must be divisible by model.discriminator.pack={pack}, "
+                                              f"got {cfg.train.batch_size}")
+    return Experiment(dataset, prior, generator, discriminator, cost, regs)

@@ -1,0 +1,10 @@
+"""Where real examples come from. Every source is registered in ``DATASETS`` by name."""
+
+from ganforge.data.base import Dataset
+from ganforge.registry import Registry
+
+DATASETS: Registry[Dataset] = Registry("dataset")
+
+from ganforge.data import toy  # noqa: E402,F401  (registers the toy distributions)
+
+__all__ = ["DATASETS", "Dataset"]

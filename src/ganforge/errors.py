@@ -1,0 +1,27 @@
+"""Errors that the CLI turns into one readable line and exit code 2."""
+
+from __future__ import annotations
+
+
+class GanforgeError(Exception):
+    """Base class of every error ganforge raises on purpose (bad input, refused files)."""
+
+
+class ConfigError(GanforgeError, ValueError):
+    """A config value is wrong. The message names the config path and what is allowed."""
+
+    def __init__(self, path: str, message: str):
+        self.path = path
+        super().__init__(f"config {path}: {message}" if path else f"config: {message}")
+
+
+class DataError(GanforgeError, ValueError):
+    """A data file or dataset parameter is wrong; the message names the file (and index)."""
+
+
+class CheckpointError(GanforgeError):
+    """A checkpoint is damaged, foreign, or belongs to a different config."""
+
+
+class DivergenceError(GanforgeError):
+    """Training diverged and could not be recovered."""

@@ -1,0 +1,182 @@
+"""The players' costs, as pure functions of the discriminator's logits.
+
+Every formulation is registered in ``COSTS`` and gives, from D's raw logits on real and fake
+examples, the discriminator's cost J(D) and the generator's cost J(G). Nothing here calls
+``backward`` or touches an optimizer: the trainer does (docs/architecture.md).
+
+Notation: ``d_real = D(x)`` and ``d_fake = D(G(z))`` are logits of shape (N,); the probability that
+D assigns to "real" is sigmoid(logit). log sigmoid(l) = -softplus(-l), log(1 - sigmoid(l)) = -softplus(l).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import Tensor, nn
+
+from ganforge.registry import Registry
+
+LOG4 = math.log(4.0)
+
+
+class Cost:
+    """One formulation of the game.
+
+    Attributes:
+        probabilistic: D's sigmoid(logit) is a probability of "real" (so D = 1/2 at equilibrium).
+        generator_needs_real: J(G) depends on D's logits for real examples (relativistic costs).
+        fusable: J(D) is a sum of per-example terms, so real and fake may share one D pass.
+    """
+
+    probabilistic: bool = False
+    generator_needs_real: bool = False
+
+    def discriminator_cost(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
+        """J(D) from logits ``d_real (N,)`` and ``d_fake (M,)``; a scalar."""
+        raise NotImplementedError
+
+    def generator_cost(self, d_fake: Tensor, d_real: Tensor | None = None) -> Tensor:
+        """J(G) from logits ``d_fake (M,)`` (and ``d_real (N,)`` for relativistic costs)."""
+        raise NotImplementedError
+
+    def value(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
+        """The value of the game V(D, G) that D maximizes: minus J(D)."""
+        return -self.discriminator_cost(d_real, d_fake)
+
+    def after_discriminator_step(self, discriminator: nn.Module) -> None:
+        """A projection applied after each D update (weight clipping for the Wasserstein critic)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+COSTS: Registry[Cost] = Registry("cost")
+
+
+def _bce_discriminator(d_real: Tensor, d_fake: Tensor) -> Tensor:
+    # -E[log D(x)] - E[log(1 - D(G(z)))]
+    return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+
+
+@COSTS.register("minimax")
+class Minimax(Cost):
+    """M-GAN (Goodfellow et al. 2014): J(D) = -E log D(x) - E log(1 - D(G(z))), J(G) = -J(D).
+
+    Only the fake term of -J(D) depends on G, so J(G) = E log(1 - D(G(z))) when ``d_real`` is not
+    given. At D = 1/2 everywhere the game's value V = -J(D) is -log 4.
+    """
+
+    probabilistic = True
+
+    def discriminator_cost(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
+        return _bce_discriminator(d_real, d_fake)
+
+    def generator_cost(self, d_fake: Tensor, d_real: Tensor | None = None) -> Tensor:
+        cost = -F.softplus(d_fake).mean()
+        if d_real is not None:
+            cost = cost - F.softplus(-d_real).mean()
+        return cost
+
+
+@COSTS.register("non_saturating")
+class NonSaturating(Cost):
+    """NS-GAN: D's cost as in the minimax game; G maximizes log D(G(z)) instead, J(G) = -E log D(G(z)).
+
+    Its gradient stays large when D confidently rejects the fakes (the minimax G cost saturates).
+    """
+
+    probabilistic = True
+
+    def discriminator_cost(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
+        return _bce_discriminator(d_real, d_fake)
+
+    def generator_cost(self, d_fake: Tensor, d_real: Tensor | None = None) -> Tensor:
+        return F.softplus(-d_fake).mean()
+
+
+def clip_weights_(module: nn.Module, clip: float) -> None:
+    """Clamp every parameter of ``module`` to [-clip, clip] in place (WGAN's Lipschitz constraint)."""
+    with torch.no_grad():
+        params = [p for p in module.parameters()]
+        if params:
+            torch._foreach_clamp_min_(params, -clip)
+            torch._foreach_clamp_max_(params, clip)
+
+
+@COSTS.register("wasserstein")
+class Wasserstein(Cost):
+    """WGAN critic (Arjovsky et al. 2017): J(D) = E D(G(z)) - E D(x), J(G) = -E D(G(z)).
+
+    ``weight_clip`` clamps the critic's weights after each step (the original Lipschitz constraint);
+    set it to null when a gradient penalty (WGAN-GP) or spectral norm enforces the constraint instead.
+    """
+
+    def __init__(self, weight_clip: Annotated[float, Field(gt=0)] | None = 0.01):
+        self.weight_clip = weight_clip
+
+    def discriminator_cost(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
+        return d_fake.mean() - d_real.mean()
+
+    def generator_cost(self, d_fake: Tensor, d_real: Tensor | None = None) -> Tensor:
+        return -d_fake.mean()
+
+    def after_discriminator_step(self, discriminator: nn.Module) -> None:
+        if self.weight_clip is not None:
+            clip_weights_(discriminator, self.weight_clip)
+
+    def __repr__(self) -> str:
+        return f"Wasserstein(weight_clip={self.weight_clip})"
+
+
+@COSTS.register("hinge")
+class Hinge(Cost):
+    """Hinge cost (Lim & Ye 2017; SNGAN, BigGAN): J(D) = E relu(1 - D(x)) + E relu(1 + D(G(z))),
+    J(G) = -E D(G(z))."""
+
+    def discriminator_cost(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
+        return F.relu(1.0 - d_real).mean() + F.relu(1.0 + d_fake).mean()
+
+    def generator_cost(self, d_fake: Tensor, d_real: Tensor | None = None) -> Tensor:
+        return -d_fake.mean()
+
+
+@COSTS.register("least_squares")
+class LeastSquares(Cost):
+    """LSGAN (Mao et al. 2017): J(D) = 1/2 E (D(x) - b)^2 + 1/2 E (D(G(z)) - a)^2,
+    J(G) = 1/2 E (D(G(z)) - c)^2, on D's raw output. Defaults a=0, b=1, c=1."""
+
+    def __init__(self, a: float = 0.0, b: float = 1.0, c: float = 1.0):
+        self.a, self.b, self.c = a, b, c
+
+    def discriminator_cost(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
+        return 0.5 * ((d_real - self.b) ** 2).mean() + 0.5 * ((d_fake - self.a) ** 2).mean()
+
+    def generator_cost(self, d_fake: Tensor, d_real: Tensor | None = None) -> Tensor:
+        return 0.5 * ((d_fake - self.c) ** 2).mean()
+
+    def __repr__(self) -> str:
+        return f"LeastSquares(a={self.a}, b={self.b}, c={self.c})"
+
+
+@COSTS.register("relativistic_average")
+class RelativisticAverage(Cost):
+    """RaGAN (Jolicoeur-Martineau 2018): D judges whether real data looks more real than the
+    average fake, and vice versa. With C(x) the logit:
+    J(D) = -E log sigmoid(C(x) - E C(G(z))) - E log(1 - sigmoid(C(G(z)) - E C(x))),
+    J(G) = the same with real and fake swapped."""
+
+    generator_needs_real = True
+
+    def discriminator_cost(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
+        return (F.softplus(-(d_real - d_fake.mean())).mean()
+                + F.softplus(d_fake - d_real.mean()).mean())
+
+    def generator_cost(self, d_fake: Tensor, d_real: Tensor | None = None) -> Tensor:
+        if d_real is None:
+            raise ValueError("the relativistic average cost needs D's logits on real examples for G")
+        return (F.softplus(-(d_fake - d_real.mean())).mean()
+                + F.softplus(d_real - d_fake.mean()).mean())

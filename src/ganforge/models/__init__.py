@@ -1,0 +1,23 @@
+"""The players. Architectures are registered by name in ``GENERATORS`` and ``DISCRIMINATORS``.
+
+Contracts (see docs/architecture.md):
+
+- a generator is built as ``GENERATORS.build(name, params, latent_dim=..., out_shape=..., n_classes=...)``
+  and called ``G(z, y=None) -> x`` with ``z: (N, latent_dim)`` and ``x: (N, *out_shape)``;
+- a discriminator is built as ``DISCRIMINATORS.build(name, params, in_shape=..., n_classes=...)`` and
+  called ``D(x, y=None) -> logits`` of shape ``(N,)``: raw logits, never a sigmoid inside D.
+- a discriminator whose output for one example depends on the others in the batch (batch norm,
+  minibatch standard deviation, packing) sets ``batch_coupled = True``; the trainer then never mixes
+  real and fake examples in one forward pass.
+"""
+
+from torch import nn
+
+from ganforge.registry import Registry
+
+GENERATORS: Registry[nn.Module] = Registry("generator")
+DISCRIMINATORS: Registry[nn.Module] = Registry("discriminator")
+
+from ganforge.models import mlp  # noqa: E402,F401  (registers the MLP players)
+
+__all__ = ["DISCRIMINATORS", "GENERATORS"]

@@ -1,0 +1,110 @@
+"""What happens around training steps: the metrics log, the progress bar, run files.
+
+Callbacks are objects handed to the Trainer; they hold their own state (no module globals) and
+only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ganforge.io import write_text_atomic
+
+if TYPE_CHECKING:
+    from ganforge.train.state import TrainState
+    from ganforge.train.trainer import StepResult, Trainer
+
+
+class Callback:
+    """Hooks of the training loop; every method is optional."""
+
+    def on_fit_start(self, trainer: Trainer, state: TrainState) -> None: ...
+    def on_resume(self, trainer: Trainer, step: int) -> None: ...
+    def on_step_end(self, trainer: Trainer, state: TrainState) -> None: ...
+    def on_log(self, trainer: Trainer, state: TrainState, result: StepResult) -> None: ...
+    def on_checkpoint(self, trainer: Trainer, state: TrainState) -> None: ...
+    def on_fit_end(self, trainer: Trainer, state: TrainState) -> None: ...
+
+
+def _json_safe(v: float) -> Any:
+    return v if math.isfinite(v) else str(v)
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a metrics.jsonl file; a torn last line (a kill mid-write) is ignored."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict):
+            records.append(rec)
+    return records
+
+
+class MetricsLog(Callback):
+    """Appends one JSON object per logged step to ``run_dir/metrics.jsonl``.
+
+    On resume from step k, records after k (written before the crash, and about to be written
+    again) are dropped, so the file reads as if the run had never stopped.
+    """
+
+    def __init__(self, run_dir: str | Path):
+        self.path = Path(run_dir) / "metrics.jsonl"
+
+    def on_fit_start(self, trainer, state):
+        if trainer.rank == 0:
+            self._truncate_after(state.step)
+
+    def _truncate_after(self, step: int) -> None:
+        if not self.path.exists():
+            return
+        kept = [r for r in read_metrics(self.path) if int(r.get("step", 0)) <= step]
+        write_text_atomic(self.path, "".join(json.dumps(r) + "\n" for r in kept))
+
+    def on_log(self, trainer, state, result):
+        if trainer.rank != 0:
+            return
+        record = {"step": result.step, **{k: _json_safe(v) for k, v in result.scalars.items()}}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+class ProgressBar(Callback):
+    """A tqdm bar with the live numbers of the game (costs, D(x), D(G(z)))."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self.bar = None
+
+    def on_fit_start(self, trainer, state):
+        if not self.enabled or trainer.rank != 0:
+            return
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=trainer.cfg.train.steps, initial=state.step, desc=trainer.cfg.name,
+                        unit="step", file=sys.stderr, dynamic_ncols=True, leave=True)
+
+    def on_step_end(self, trainer, state):
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def on_log(self, trainer, state, result):
+        if self.bar is not None:
+            sc = result.scalars
+            self.bar.set_postfix({"J(D)": f"{sc['d_cost']:.3f}", "J(G)": f"{sc['g_cost']:.3f}",
+                                  "D(x)": f"{sc['d_real']:.3f}", "D(G(z))": f"{sc['d_fake']:.3f}"})
+
+    def on_fit_end(self, trainer, state):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

@@ -1,0 +1,305 @@
+"""The training loop: n_critic discriminator steps, one generator step, the EMA update.
+
+This file is the only place that calls ``backward()`` and steps optimizers. Statistics are
+accumulated on the device and read every ``train.log_every`` steps (no per-step host sync).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ganforge.components import Experiment, build_experiment
+from ganforge.config import Config
+from ganforge.data.loader import BatchLoader
+from ganforge.errors import CheckpointError, ConfigError
+from ganforge.train.callbacks import Callback
+from ganforge.train.checkpoint import checkpoint_path, list_checkpoints, load_checkpoint, save_checkpoint
+from ganforge.train.state import TrainState, lr_factor
+
+# Running sums kept on the device between log steps, in this order.
+_STATS = ("d_cost", "g_cost", "penalty", "d_real", "d_fake", "value")
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """Scalars of one logging window, as floats (means over the window's steps)."""
+
+    step: int
+    scalars: dict[str, float]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError("train.device", f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device", f"{name!r} asked for, but no CUDA device is available")
+    return device
+
+
+def grad_norm(module: nn.Module) -> Tensor:
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
+class Trainer:
+    """Plays the game described by a config, writing into ``run_dir`` (rank 0 only).
+
+    ``fit()`` resumes from the newest checkpoint in ``run_dir`` when there is one, and returns the
+    final TrainState. Given the same config, seed, machine and thread count, an interrupted and
+    resumed run ends with the same weights, bit for bit, as an uninterrupted one.
+    """
+
+    def __init__(self, cfg: Config, run_dir: str | Path | None = None, callbacks: list[Callback] | None = None,
+                 experiment: Experiment | None = None, rank: int = 0, world_size: int = 1):
+        self.cfg = cfg
+        self.run_dir = None if run_dir is None else Path(run_dir)
+        self.callbacks = list(callbacks or [])
+        self.experiment = experiment
+        self.rank, self.world_size = rank, world_size
+        self.device: torch.device | None = None
+        self.state: TrainState | None = None
+
+    # -- set-up ----------------------------------------------------------------------------------
+
+    @property
+    def checkpoint_dir(self) -> Path | None:
+        return None if self.run_dir is None else self.run_dir / "checkpoints"
+
+    def setup(self) -> TrainState:
+        cfg = self.cfg
+        if cfg.train.threads is not None:
+            torch.set_num_threads(cfg.train.threads)
+        self.device = resolve_device(cfg.train.device)
+        exp = self.experiment = self.experiment or build_experiment(cfg)
+        exp.generator.to(self.device)
+        exp.discriminator.to(self.device)
+        loader = BatchLoader(exp.dataset, cfg.train.batch_size, cfg.train.seed, self.device,
+                             self.rank, self.world_size)
+        torch.manual_seed(cfg.train.seed)  # dropout and other uses of the global stream
+        self.state = TrainState.create(cfg, exp.generator, exp.discriminator, loader)
+        self._resume()
+        return self.state
+
+    def _resume(self) -> None:
+        assert self.state is not None
+        if self.checkpoint_dir is None:
+            return
+        found = list_checkpoints(self.checkpoint_dir)
+        if not found:
+            return
+        step, path = found[-1]
+        state = load_checkpoint(path, self.cfg.trajectory_hash())
+        try:
+            self.state.load_state_dict(state)
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise CheckpointError(f"{path} does not fit this config's players ({str(exc).splitlines()[0][:160]})") from None
+        for cb in self.callbacks:
+            cb.on_resume(self, self.state.step)
+
+    # -- one step of the game ----------------------------------------------------------------------
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        assert self.device is not None
+        if self.cfg.train.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _set_lrs(self, s: TrainState) -> None:
+        for opt, ocfg in ((s.opt_g, self.cfg.optim.generator), (s.opt_d, self.cfg.optim.discriminator)):
+            lr = ocfg.lr * s.lr_scale * lr_factor(ocfg, s.step, self.cfg.train.steps)
+            for group in opt.param_groups:
+                group["lr"] = lr
+
+    def _discriminate(self, real: Tensor, fake: Tensor, y: Tensor | None) -> tuple[Tensor, Tensor]:
+        """D's logits on real and fake: one pass over both when D does not couple examples."""
+        exp = self.experiment
+        assert exp is not None
+        D = exp.discriminator
+        if getattr(D, "batch_coupled", False) or real.shape[0] != fake.shape[0]:
+            return D(real, y).float(), D(fake, y).float()
+        yy = None if y is None else torch.cat([y, y])
+        logits = D(torch.cat([real, fake]), yy).float()
+        return logits[: real.shape[0]], logits[real.shape[0]:]
+
+    def _discriminator_loss(self, s: TrainState, real: Tensor, fake: Tensor, y: Tensor | None,
+                            sums: Tensor) -> Tensor:
+        exp = self.experiment
+        assert exp is not None
+        regs = exp.regularizers
+        if any(r.needs_real_grad for r in regs):
+            real = real.detach().requires_grad_(True)
+        if any(r.needs_fake_grad for r in regs) and not fake.requires_grad:
+            fake = fake.detach().requires_grad_(True)
+        with self._autocast():
+            d_real, d_fake_d = self._discriminate(real, fake, y)
+        d_cost = exp.cost.discriminator_cost(d_real, d_fake_d)
+        penalty = torch.zeros((), device=d_cost.device)
+        for reg in regs:
+            p = reg.penalty(exp.discriminator, real, fake, d_real, d_fake_d, y, s.rng)
+            if p is not None:
+                penalty = penalty + p
+        with torch.no_grad():
+            if exp.cost.probabilistic:
+                pr, pf = torch.sigmoid(d_real).mean(), torch.sigmoid(d_fake_d).mean()
+            else:
+                pr, pf = d_real.mean(), d_fake_d.mean()
+            sums[0] += d_cost.detach()
+            sums[2] += penalty.detach()
+            sums[3] += pr
+            sums[4] += pf
+            sums[5] += -d_cost.detach()
+        self._last_logits = (d_real, d_fake_d)
+        return d_cost + penalty
+
+    def _after_d_step(self) -> None:
+        exp = self.experiment
+        assert exp is not None
+        exp.cost.after_discriminator_step(exp.discriminator)
+        for reg in exp.regularizers:
+            reg.after_discriminator_step(exp.discriminator)
+
+    def train_step(self, s: TrainState, sums: Tensor, want_norms: bool) -> dict[str, Tensor]:
+        """One generator step, preceded by n_critic discriminator steps. Returns gradient norms."""
+        exp = self.experiment
+        assert exp is not None and self.device is not None
+        G, D, prior, cost = exp.generator, exp.discriminator, exp.prior, exp.cost
+        B, dev = self.cfg.train.batch_size, self.device
+        norms: dict[str, Tensor] = {}
+        simultaneous = self.cfg.train.update == "simultaneous"
+        n_d_only = self.cfg.train.n_critic - (1 if simultaneous else 0)
+
+        for _ in range(n_d_only):
+            real, y = s.loader.next()
+            z = prior.sample(B, s.rng, dev)
+            with torch.no_grad(), self._autocast():
+                fake = G(z, y)
+            loss_d = self._discriminator_loss(s, real, fake.float(), y, sums)
+            s.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            if want_norms:
+                norms["grad_norm_d"] = grad_norm(D)
+            s.opt_d.step()
+            self._after_d_step()
+
+        real, y = s.loader.next()
+        z = prior.sample(B, s.rng, dev)
+        if simultaneous:
+            # Both players' gradients are taken at the same point (theta_D, theta_G), then both step.
+            with self._autocast():
+                fake = G(z, y).float()
+            loss_d = self._discriminator_loss(s, real, fake, y, sums)
+            d_real, d_fake = self._last_logits
+            loss_g = cost.generator_cost(d_fake, d_real if cost.generator_needs_real else None)
+            d_params = [p for p in D.parameters() if p.requires_grad]
+            g_params = [p for p in G.parameters() if p.requires_grad]
+            grads_d = torch.autograd.grad(loss_d, d_params, retain_graph=True)
+            grads_g = torch.autograd.grad(loss_g, g_params)
+            for p, g in zip(d_params, grads_d, strict=True):
+                p.grad = g
+            for p, g in zip(g_params, grads_g, strict=True):
+                p.grad = g
+            if want_norms:
+                norms["grad_norm_d"], norms["grad_norm_g"] = grad_norm(D), grad_norm(G)
+            s.opt_d.step()
+            s.opt_g.step()
+            self._after_d_step()
+        else:
+            D.requires_grad_(False)
+            try:
+                with self._autocast():
+                    fake = G(z, y)
+                    d_fake = D(fake, y).float()
+                    d_real = None
+                    if cost.generator_needs_real:
+                        with torch.no_grad():
+                            d_real = D(real, y).float()
+                loss_g = cost.generator_cost(d_fake, d_real)
+                s.opt_g.zero_grad(set_to_none=True)
+                loss_g.backward()
+            finally:
+                D.requires_grad_(True)
+            if want_norms:
+                norms["grad_norm_g"] = grad_norm(G)
+            s.opt_g.step()
+        sums[1] += loss_g.detach()
+        self._update_ema(s)
+        return norms
+
+    @torch.no_grad()
+    def _update_ema(self, s: TrainState) -> None:
+        if s.ema_generator is None:
+            return
+        ema_p = list(s.ema_generator.parameters())
+        g_p = list(s.generator.parameters())
+        if s.step < self.cfg.train.ema_start:
+            torch._foreach_copy_(ema_p, g_p)
+        else:
+            torch._foreach_lerp_(ema_p, g_p, 1.0 - self.cfg.train.ema_decay)
+        for be, bg in zip(s.ema_generator.buffers(), s.generator.buffers(), strict=True):
+            be.copy_(bg)
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def save(self, s: TrainState) -> Path | None:
+        if self.checkpoint_dir is None or self.rank != 0:
+            return None
+        path = save_checkpoint(checkpoint_path(self.checkpoint_dir, s.step), s.state_dict(),
+                               self.cfg.trajectory_hash())
+        for _, old in list_checkpoints(self.checkpoint_dir)[: -self.cfg.train.keep_checkpoints]:
+            old.unlink(missing_ok=True)
+        return path
+
+    def fit(self) -> TrainState:
+        s = self.state or self.setup()
+        cfg = self.cfg.train
+        for cb in self.callbacks:
+            cb.on_fit_start(self, s)
+        sums = torch.zeros(len(_STATS), device=self.device)
+        n_d = n_g = 0
+        t0 = time.perf_counter()
+        while s.step < cfg.steps:
+            self._set_lrs(s)
+            want_norms = (s.step + 1) % cfg.log_every == 0
+            norms = self.train_step(s, sums, want_norms)
+            s.step += 1
+            n_g += 1
+            n_d += cfg.n_critic
+            for cb in self.callbacks:
+                cb.on_step_end(self, s)
+            if want_norms or s.step == cfg.steps:
+                values = sums.tolist()  # the one host sync of the window
+                scalars: dict[str, float] = {}
+                for name, v in zip(_STATS, values, strict=True):
+                    scalars[name] = v / (n_g if name == "g_cost" else max(n_d, 1))
+                for k, v in norms.items():
+                    scalars[k] = float(v)
+                scalars["lr_g"] = s.opt_g.param_groups[0]["lr"]
+                scalars["lr_d"] = s.opt_d.param_groups[0]["lr"]
+                elapsed = time.perf_counter() - t0
+                scalars["steps_per_sec"] = n_g / elapsed if elapsed > 0 else 0.0
+                result = StepResult(s.step, scalars)
+                for cb in self.callbacks:
+                    cb.on_log(self, s, result)
+                sums.zero_()
+                n_d = n_g = 0
+                t0 = time.perf_counter()
+            if s.step % cfg.checkpoint_every == 0 or s.step == cfg.steps:
+                self.save(s)
+                for cb in self.callbacks:
+                    cb.on_checkpoint(self, s)
+        for cb in self.callbacks:
+            cb.on_fit_end(self, s)
+        return s
