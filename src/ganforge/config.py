@@ -122,18 +122,22 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc)
 
 
-def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
+def _set_path(tree: dict[str, Any], dotted: str, value: Any, defaults: dict[str, Any]) -> None:
+    """Set ``dotted`` in ``tree``; a missing section is first filled with its default contents."""
     keys = dotted.split(".")
     node: Any = tree
+    default: Any = defaults
     for i, key in enumerate(keys[:-1]):
         if isinstance(node, list):
             if not key.isdigit() or int(key) >= len(node):
                 raise ConfigError(".".join(keys[: i + 1]), f"no list item {key!r} to set")
             node = node[int(key)]
+            default = None
             continue
+        default = default.get(key) if isinstance(default, dict) else None
         nxt = node.get(key)
         if nxt is None:
-            nxt = node[key] = {}
+            nxt = node[key] = copy.deepcopy(default) if isinstance(default, dict) else {}
         if not isinstance(nxt, (dict, list)):
             raise ConfigError(".".join(keys[: i + 1]), f"is a value ({nxt!r}), not a section")
         node = nxt
@@ -169,9 +173,10 @@ def config_from_dict(raw: Any, overrides: list[str] | tuple[str, ...] = (), sour
     if not isinstance(raw, dict):
         raise ConfigError("", f"the top level{where} must be a mapping of sections, got {type(raw).__name__}")
     tree = copy.deepcopy(raw)
+    defaults = Config().to_dict()
     for text in overrides:
         key, value = parse_override(text)
-        _set_path(tree, key, value)
+        _set_path(tree, key, value, defaults)
     try:
         cfg = Config.model_validate(tree)
     except pydantic.ValidationError as exc:

@@ -70,9 +70,7 @@ def as_features(x: ArrayLike, name: str, min_samples: int = 1) -> Tensor:
     if t.shape[1] < 1:
         raise MetricInputError(f"{name} has no feature dimension (shape {tuple(t.shape)})")
     if t.shape[0] < min_samples:
-        raise MetricInputError(
-            f"{name} has {t.shape[0]} sample(s); at least {min_samples} are needed"
-        )
+        raise MetricInputError(f"{name} has {t.shape[0]} sample(s); at least {min_samples} are needed")
     return t
 
 
@@ -114,9 +112,7 @@ def kth_neighbour_distances(x: Tensor, k: int, chunk_size: int = DEFAULT_CHUNK_S
     if not isinstance(k, int) or k < 1:
         raise MetricInputError(f"k must be a positive integer, got {k!r}")
     if n < k + 1:
-        raise MetricInputError(
-            f"the k-th nearest neighbour (k={k}) needs at least {k + 1} samples, got {n}"
-        )
+        raise MetricInputError(f"the k-th nearest neighbour (k={k}) needs at least {k + 1} samples, got {n}")
     out = torch.empty(n, dtype=x.dtype, device=x.device)
     for r0, r1 in blocks(n, chunk_size):
         best = torch.empty(r1 - r0, 0, dtype=x.dtype, device=x.device)  # (r, <=k), ascending

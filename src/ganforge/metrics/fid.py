@@ -57,9 +57,8 @@ def frechet_distance(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: 
     s1 = as_float64(sigma1, "sigma1", ndim=2).cpu()
     s2 = as_float64(sigma2, "sigma2", ndim=2).cpu()
     d = m1.shape[0]
-    for name, m in (("mu2", m2),):
-        if m.shape[0] != d:
-            raise MetricInputError(f"{name} has dimension {m.shape[0]}, mu1 has {d}")
+    if m2.shape[0] != d:
+        raise MetricInputError(f"mu2 has dimension {m2.shape[0]}, mu1 has {d}")
     for name, s in (("sigma1", s1), ("sigma2", s2)):
         if s.shape != (d, d):
             raise MetricInputError(f"{name} must have shape ({d}, {d}), got {tuple(s.shape)}")
@@ -147,9 +146,7 @@ class GaussianStats:
 
     def _require(self, min_n: int) -> tuple[Tensor, Tensor]:
         if self.n < min_n or self._mean is None or self._m2 is None:
-            raise MetricInputError(
-                f"Gaussian statistics need at least {min_n} sample(s), got {self.n}"
-            )
+            raise MetricInputError(f"Gaussian statistics need at least {min_n} sample(s), got {self.n}")
         return self._mean, self._m2
 
     @property

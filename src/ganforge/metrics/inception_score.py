@@ -59,7 +59,9 @@ def inception_score(logits: ArrayLike, splits: int = 10) -> MeanStd:
         raise MetricInputError(f"splits must be a positive integer, got {splits!r}")
     n = t.shape[0]
     if n < splits:
-        raise MetricInputError(f"Inception Score with {splits} splits needs at least {splits} samples, got {n}")
+        raise MetricInputError(
+            f"Inception Score with {splits} splits needs at least {splits} samples, got {n}"
+        )
     if t.shape[1] < 1:
         raise MetricInputError("logits have no classes")
     if not bool(torch.isfinite(t).any(dim=1).all()):

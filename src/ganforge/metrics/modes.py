@@ -61,12 +61,16 @@ def _labels(x: ArrayLike, n_classes: int, name: str) -> Tensor:
             raise MetricInputError(f"{name} scores contain NaN")
         return t.argmax(dim=1)
     if t.dim() != 1:
-        raise MetricInputError(f"{name} must be labels (N,) or scores (N, n_classes), got shape {tuple(t.shape)}")
+        raise MetricInputError(
+            f"{name} must be labels (N,) or scores (N, n_classes), got shape {tuple(t.shape)}"
+        )
     if t.is_floating_point() or t.dtype == torch.bool:
         raise MetricInputError(f"{name} labels (N,) must be integers, got {t.dtype}")
     t = t.to(torch.int64)
     if t.numel() and (int(t.min()) < 0 or int(t.max()) >= n_classes):
-        raise MetricInputError(f"{name} labels must lie in [0, {n_classes}), got [{int(t.min())}, {int(t.max())}]")
+        raise MetricInputError(
+            f"{name} labels must lie in [0, {n_classes}), got [{int(t.min())}, {int(t.max())}]"
+        )
     return t
 
 
@@ -120,7 +124,9 @@ def label_histogram_metrics(
     ref = torch.as_tensor(reference).detach().cpu()
     if ref.dim() == 1 and ref.is_floating_point():
         if ref.numel() != n_classes:
-            raise MetricInputError(f"class weights have {ref.numel()} entries, expected n_classes={n_classes}")
+            raise MetricInputError(
+                f"class weights have {ref.numel()} entries, expected n_classes={n_classes}"
+            )
         w = ref.to(torch.float64).numpy()
         if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
             raise MetricInputError("class weights must be finite, non-negative and not all 0")

@@ -108,3 +108,65 @@ class ProgressBar(Callback):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+class SampleSnapshots(Callback):
+    """Saves samples from a fixed latent batch every ``every`` steps to ``run_dir/samples/``.
+
+    For 1-D data it also saves D's output on a fixed grid, so that the game can be drawn as in
+    Figure 4 of the GAN tutorial (p_data, p_model, D and D* at several moments of training).
+    Files are ``step_XXXXXXXX.npz`` (numpy, no pickle), written atomically.
+    """
+
+    def __init__(self, run_dir: str | Path, every: int, n: int = 1000, seed: int = 12345,
+                 grid: tuple[float, float, int] | None = None):
+        self.dir = Path(run_dir) / "samples"
+        self.every, self.n, self.seed, self.grid = every, n, seed, grid
+        self._z = None
+
+    def _snapshot(self, trainer, state) -> None:
+        import numpy as np
+        import torch
+
+        if trainer.rank != 0:
+            return
+        exp = trainer.experiment
+        if self._z is None:
+            g = torch.Generator().manual_seed(self.seed)
+            self._z = exp.prior.sample(self.n, g, trainer.device)
+        arrays = {}
+        with torch.no_grad():
+            was_training = exp.generator.training
+            exp.generator.eval()
+            arrays["samples"] = exp.generator(self._z).float().cpu().numpy()
+            exp.generator.train(was_training)
+            if state.ema_generator is not None:
+                arrays["ema_samples"] = state.ema_generator(self._z).float().cpu().numpy()
+            if self.grid is not None:
+                lo, hi, k = self.grid
+                xs = torch.linspace(lo, hi, k, device=trainer.device).reshape(-1, 1)
+                arrays["grid"] = xs.cpu().numpy().reshape(-1)
+                arrays["d_grid"] = torch.sigmoid(exp.discriminator(xs).float()).cpu().numpy()
+        from ganforge.io import atomic_open
+
+        with atomic_open(self.dir / f"step_{state.step:08d}.npz", "wb") as f:
+            np.savez(f, **arrays)
+
+    def on_fit_start(self, trainer, state):
+        if state.step == 0:
+            self._snapshot(trainer, state)
+
+    def on_step_end(self, trainer, state):
+        if state.step % self.every == 0:
+            self._snapshot(trainer, state)
+
+
+def read_snapshots(run_dir: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    """(step, arrays) of every snapshot of a run, in step order; loaded without pickle."""
+    import numpy as np
+
+    out = []
+    for p in sorted((Path(run_dir) / "samples").glob("step_*.npz")):
+        with np.load(p, allow_pickle=False) as data:
+            out.append((int(p.stem.split("_")[1]), {k: data[k] for k in data.files}))
+    return out

@@ -20,6 +20,7 @@ from ganforge.config import Config
 from ganforge.data.loader import BatchLoader
 from ganforge.errors import CheckpointError, ConfigError
 from ganforge.train.callbacks import Callback
+from ganforge.train.memory import check_batch_fits
 from ganforge.train.checkpoint import checkpoint_path, list_checkpoints, load_checkpoint, save_checkpoint
 from ganforge.train.state import TrainState, lr_factor
 
@@ -86,6 +87,8 @@ class Trainer:
         exp = self.experiment = self.experiment or build_experiment(cfg)
         exp.generator.to(self.device)
         exp.discriminator.to(self.device)
+        check_batch_fits(cfg.train.batch_size, exp.generator, exp.discriminator, exp.prior.latent_dim,
+                         exp.dataset.n_classes, self.device)
         loader = BatchLoader(exp.dataset, cfg.train.batch_size, cfg.train.seed, self.device,
                              self.rank, self.world_size)
         torch.manual_seed(cfg.train.seed)  # dropout and other uses of the global stream

@@ -1,0 +1,97 @@
+"""Training-step time on ring8: ganforge's trainer vs a plain hand-written PyTorch loop.
+
+Both train the same players (built from the same recipe, same initial weights) on the same batch
+size; the plain loop does what a typical hand-written GAN loop does: separate D passes on real and
+fake, BCE-with-logits costs, `.item()` on both costs every step. The two are timed side by side,
+interleaved in rounds, in one process, with the same thread count.
+
+    .venv/bin/python bench/step_ring8.py [--steps 1000] [--rounds 3] [--threads 2] [--recipe ring8]
+
+Prints JSON: seconds per step of each, and the ratio ganforge / plain (lower is better).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+
+import torch
+import torch.nn.functional as F
+
+from ganforge.components import build_experiment
+from ganforge.config import load_config
+from ganforge.data.loader import BatchLoader
+from ganforge.train.trainer import Trainer
+
+
+def plain_loop(G, D, dataset, latent_dim, batch, steps, lr_g, lr_d, betas, seed=0):
+    opt_g = torch.optim.Adam(G.parameters(), lr=lr_g, betas=betas)
+    opt_d = torch.optim.Adam(D.parameters(), lr=lr_d, betas=betas)
+    gen = torch.Generator().manual_seed(seed)
+    ones = torch.ones(batch)
+    zeros = torch.zeros(batch)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        real, _ = dataset.sample(batch, gen)
+        z = torch.randn(batch, latent_dim, generator=gen)
+        fake = G(z)
+        loss_d = (F.binary_cross_entropy_with_logits(D(real), ones)
+                  + F.binary_cross_entropy_with_logits(D(fake.detach()), zeros))
+        opt_d.zero_grad()
+        loss_d.backward()
+        opt_d.step()
+        loss_g = F.binary_cross_entropy_with_logits(D(fake), ones)
+        opt_g.zero_grad()
+        loss_g.backward()
+        opt_g.step()
+        loss_d.item(), loss_g.item()
+    return (time.perf_counter() - t0) / steps
+
+
+def ganforge_loop(cfg, steps):
+    trainer = Trainer(cfg, None)
+    s = trainer.setup()
+    sums = torch.zeros(6)
+    # warm-up is done by the caller's first round; time `steps` full trainer steps
+    t0 = time.perf_counter()
+    for i in range(steps):
+        trainer._set_lrs(s)
+        trainer.train_step(s, sums, want_norms=(i + 1) % cfg.train.log_every == 0)
+        s.step += 1
+    sums.tolist()
+    return (time.perf_counter() - t0) / steps
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--recipe", default="ring8")
+    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg = load_config(args.recipe, ["train.progress=false", f"train.threads={args.threads}"])
+    exp = build_experiment(cfg)
+    G0, D0 = copy.deepcopy(exp.generator), copy.deepcopy(exp.discriminator)
+    plain, ours = [], []
+    for r in range(args.rounds + 1):  # round 0 is warm-up
+        p = plain_loop(copy.deepcopy(G0), copy.deepcopy(D0), exp.dataset, exp.prior.latent_dim,
+                       cfg.train.batch_size, args.steps, cfg.optim.generator.lr, cfg.optim.discriminator.lr,
+                       cfg.optim.generator.betas)
+        o = ganforge_loop(cfg, args.steps)
+        if r:
+            plain.append(p)
+            ours.append(o)
+    p, o = min(plain), min(ours)
+    print(json.dumps({
+        "bench": "step_ring8", "recipe": args.recipe, "threads": args.threads, "batch_size": cfg.train.batch_size,
+        "n_critic": cfg.train.n_critic, "steps_per_round": args.steps, "rounds": args.rounds,
+        "plain_s_per_step": round(p, 6), "ganforge_s_per_step": round(o, 6), "ratio_ganforge_over_plain": round(o / p, 3),
+        "note": "ganforge step includes n_critic D steps, EMA and the recipe's options (pack, penalties)",
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Turns a run directory into figures (and, later, an HTML report)."""

@@ -1,0 +1,282 @@
+"""The contract every registered generator and discriminator must keep, plus MLP-specific options.
+
+The suite is parametrized over the registries, so a new architecture is covered the moment it is
+registered: shapes, raw logits, determinism, save/load round trip, one training step, conditioning.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from ganforge.game import COSTS
+from ganforge.models import DISCRIMINATORS, GENERATORS
+from ganforge.train.checkpoint import load_checkpoint, save_checkpoint
+
+LATENT = 8
+N = 8
+
+
+def small_params(name: str) -> dict:
+    """Small sizes so that the suite stays fast; {} uses the architecture's defaults."""
+    return {"mlp": {"widths": [32, 32]}}.get(name, {})
+
+
+def shape_for(name: str) -> tuple[int, ...]:
+    """Toy 2-D points for the MLP, small images for every other (convolutional) architecture."""
+    return (2,) if name == "mlp" else (1, 16, 16)
+
+
+def make_g(name: str, seed: int = 0, n_classes: int = 0, **extra) -> nn.Module:
+    torch.manual_seed(seed)
+    return GENERATORS.build(name, {**small_params(name), **extra}, where="model.generator",
+                            latent_dim=LATENT, out_shape=shape_for(name), n_classes=n_classes)
+
+
+def make_d(name: str, seed: int = 0, n_classes: int = 0, **extra) -> nn.Module:
+    torch.manual_seed(seed)
+    return DISCRIMINATORS.build(name, {**small_params(name), **extra}, where="model.discriminator",
+                                in_shape=shape_for(name), n_classes=n_classes)
+
+
+def z_batch(n: int = N, seed: int = 1) -> torch.Tensor:
+    return torch.randn(n, LATENT, generator=torch.Generator().manual_seed(seed))
+
+
+def x_batch(name: str, n: int = N, seed: int = 2, scale: float = 1.0) -> torch.Tensor:
+    return scale * torch.randn(n, *shape_for(name), generator=torch.Generator().manual_seed(seed))
+
+
+def params_of(m: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in m.state_dict().items()}
+
+
+G_NAMES = GENERATORS.names()
+D_NAMES = DISCRIMINATORS.names()
+
+
+# -- shapes and logits -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", G_NAMES)
+def test_generator_output_shape(name):
+    g = make_g(name)
+    for n in (1, 5):
+        x = g.eval()(z_batch(n))
+        assert x.shape == (n, *shape_for(name))
+        assert torch.isfinite(x).all()
+    with pytest.raises(ValueError):
+        g(torch.randn(3, LATENT + 1))
+
+
+@pytest.mark.parametrize("name", D_NAMES)
+def test_discriminator_returns_raw_logits_of_shape_n(name):
+    d = make_d(name)
+    out = d(x_batch(name))
+    assert out.shape == (N,)
+    # raw logits, not probabilities: large inputs push them well outside [0, 1]
+    big = d(x_batch(name, scale=100.0))
+    assert big.shape == (N,)
+    assert ((big < 0) | (big > 1)).any(), big
+    assert big.abs().max().item() > 1.0
+    with pytest.raises(ValueError):
+        d(torch.randn(N, *shape_for(name), 1))
+
+
+# -- determinism -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind,name", [("g", n) for n in G_NAMES] + [("d", n) for n in D_NAMES])
+def test_same_seed_same_init_and_outputs(kind, name):
+    make = make_g if kind == "g" else make_d
+    a, b, c = make(name, seed=5), make(name, seed=5), make(name, seed=6)
+    pa, pb, pc = params_of(a), params_of(b), params_of(c)
+    assert pa.keys() == pb.keys()
+    assert all(torch.equal(pa[k], pb[k]) for k in pa)
+    assert any(not torch.equal(pa[k], pc[k]) for k in pa if pa[k].is_floating_point())
+    inp = z_batch() if kind == "g" else x_batch(name)
+    a.eval(), b.eval()
+    assert torch.equal(a(inp), b(inp))
+    assert torch.equal(a(inp), a(inp))  # no hidden randomness in eval mode
+
+
+# -- save / load -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind,name", [("g", n) for n in G_NAMES] + [("d", n) for n in D_NAMES])
+def test_checkpoint_round_trip_reproduces_outputs(kind, name, tmp_path):
+    make = make_g if kind == "g" else make_d
+    inp = z_batch() if kind == "g" else x_batch(name)
+    src = make(name, seed=1)
+    src.train()
+    src(inp)  # touch running statistics / power-iteration buffers where the model has them
+    src.eval()
+    expected = src(inp)
+    path = save_checkpoint(tmp_path / "m.safetensors", {"model": src.state_dict()}, "h")
+    dst = make(name, seed=2).eval()
+    assert not torch.equal(dst(inp), expected)
+    dst.load_state_dict(load_checkpoint(path, "h")["model"])
+    assert torch.equal(dst(inp), expected)
+
+
+def test_spectral_norm_discriminator_round_trip(tmp_path):
+    src = make_d("mlp", seed=1, spectral_norm=True).train()
+    x = x_batch("mlp")
+    for _ in range(3):
+        src(x)
+    src.eval()
+    expected = src(x)
+    path = save_checkpoint(tmp_path / "d.safetensors", {"d": src.state_dict()}, "h")
+    dst = make_d("mlp", seed=2, spectral_norm=True)
+    dst.load_state_dict(load_checkpoint(path)["d"])
+    assert torch.equal(dst.eval()(x), expected)
+
+
+# -- one training step -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", D_NAMES)
+def test_one_discriminator_step(name):
+    d = make_d(name)
+    cost = COSTS.build("non_saturating", {})
+    real, fake = x_batch(name, seed=3), x_batch(name, seed=4) + 1.0
+    before = params_of(d)
+    opt = torch.optim.SGD(d.parameters(), lr=1e-2)
+    loss0 = cost.discriminator_cost(d(real), d(fake))
+    opt.zero_grad()
+    loss0.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in d.parameters())
+    opt.step()
+    after = params_of(d)
+    changed = [k for k in before if before[k].is_floating_point() and not torch.equal(before[k], after[k])]
+    assert changed
+    assert all(torch.isfinite(v).all() for v in after.values() if v.is_floating_point())
+    with torch.no_grad():
+        loss1 = cost.discriminator_cost(d(real), d(fake))
+    assert loss1.item() < loss0.item()  # a small gradient step lowers J(D)
+
+
+@pytest.mark.parametrize("name", G_NAMES)
+def test_one_generator_step(name):
+    g = make_g(name)
+    # a fixed critic independent of the architectures under test: D(x) = <w, x>
+    w = torch.randn(math.prod(shape_for(name)), generator=torch.Generator().manual_seed(9))
+    d = nn.Sequential(nn.Flatten(), nn.Linear(w.numel(), 1, bias=False), nn.Flatten(0))
+    with torch.no_grad():
+        d[1].weight.copy_(w[None])
+    d.requires_grad_(False)
+    cost = COSTS.build("non_saturating", {})
+    z = z_batch()
+    opt = torch.optim.SGD(g.parameters(), lr=1e-2)
+    before = [p.detach().clone() for p in g.parameters()]
+    loss0 = cost.generator_cost(d(g(z)))
+    opt.zero_grad()
+    loss0.backward()
+    opt.step()
+    assert all(p.grad is None for p in d.parameters())
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in g.parameters())
+    moved = [not torch.equal(b, p.detach()) for b, p in zip(before, g.parameters(), strict=True)]
+    assert any(moved)
+    assert all(torch.isfinite(p).all() for p in g.parameters())
+    with torch.no_grad():
+        assert cost.generator_cost(d(g(z))).item() < loss0.item()
+
+
+# -- conditional players -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", G_NAMES)
+def test_conditional_generator(name):
+    g = make_g(name, n_classes=3).eval()
+    z = z_batch()
+    with pytest.raises(ValueError, match="label"):
+        g(z)
+    with pytest.raises(ValueError):
+        g(z, torch.zeros(N - 1, dtype=torch.long))
+    x0 = g(z, torch.zeros(N, dtype=torch.long))
+    x1 = g(z, torch.ones(N, dtype=torch.long))
+    assert x0.shape == (N, *shape_for(name))
+    assert (x0 - x1).flatten(1).abs().sum(1).min().item() > 1e-6  # every example depends on its label
+    # the label of one example does not change the others (unless the model is batch coupled)
+    y = torch.zeros(N, dtype=torch.long)
+    y[0] = 2
+    x2 = g(z, y)
+    assert torch.equal(x2[1:], x0[1:]) and not torch.equal(x2[0], x0[0])
+
+
+@pytest.mark.parametrize("name", D_NAMES)
+def test_conditional_discriminator(name):
+    d = make_d(name, n_classes=3)
+    x = x_batch(name)
+    with pytest.raises(ValueError, match="label"):
+        d(x)
+    out0 = d(x, torch.zeros(N, dtype=torch.long))
+    out2 = d(x, torch.full((N,), 2, dtype=torch.long))
+    assert out0.shape == (N,)
+    assert (out0 - out2).abs().min().item() > 1e-6
+
+
+# -- MLP discriminator options -----------------------------------------------------------------
+
+def test_plain_discriminator_is_per_example():
+    d = make_d("mlp")
+    assert not getattr(d, "batch_coupled", False)
+    x = x_batch("mlp")
+    x2 = x.clone()
+    x2[1:] = x_batch("mlp", n=N - 1, seed=11) * 5
+    out, out2 = d(x), d(x2)
+    assert out[0].item() == pytest.approx(out2[0].item(), abs=1e-6)
+    assert torch.allclose(d(x[:1]), out[:1], atol=1e-6)
+
+
+def test_minibatch_std_couples_the_batch():
+    d = make_d("mlp", minibatch_std=True)
+    assert d.batch_coupled is True
+    x = x_batch("mlp")
+    x2 = x.clone()
+    x2[1:] = x_batch("mlp", n=N - 1, seed=11) * 5
+    out, out2 = d(x), d(x2)
+    assert out.shape == (N,)
+    assert abs(out[0].item() - out2[0].item()) > 1e-4
+
+
+def test_pacgan_discriminator():
+    d = make_d("mlp", pack=4)
+    assert d.batch_coupled is True
+    x = x_batch("mlp", n=12)
+    out = d(x)
+    assert out.shape == (12,)
+    packs = out.view(3, 4)
+    assert torch.equal(packs, packs[:, :1].expand(3, 4))  # one logit per pack, for each member
+    assert len(set(packs[:, 0].tolist())) == 3
+    # a pack's logit depends on all its members and only on them
+    x2 = x.clone()
+    x2[5] += 1.0
+    out2 = d(x2).view(3, 4)
+    assert torch.equal(out2[0], packs[0]) and torch.equal(out2[2], packs[2])
+    assert not torch.equal(out2[1], packs[1])
+    for n in (6, 13):
+        with pytest.raises(ValueError, match="pack"):
+            d(x_batch("mlp", n=n))
+
+
+def test_pacgan_conditional_discriminator():
+    d = make_d("mlp", pack=2, n_classes=3)
+    x = x_batch("mlp")
+    out = d(x, torch.zeros(N, dtype=torch.long))
+    assert out.shape == (N,) and torch.equal(out[0::2], out[1::2])
+
+
+def test_spectral_norm_bounds_the_largest_singular_value():
+    d = make_d("mlp", spectral_norm=True, widths=[16, 16]).train()
+    x = x_batch("mlp", n=16)
+    for _ in range(30):
+        d(x)
+    linears = [m for m in d.modules() if isinstance(m, nn.Linear)]
+    assert len(linears) == 3
+    for m in linears:
+        sigma = torch.linalg.matrix_norm(m.weight.detach(), ord=2).item()
+        assert sigma == pytest.approx(1.0, abs=1e-2)
+    # without spectral norm the default init is not normalized
+    plain = make_d("mlp", widths=[16, 16])
+    sig = [torch.linalg.matrix_norm(m.weight.detach(), ord=2).item() for m in plain.modules()
+           if isinstance(m, nn.Linear)]
+    assert max(abs(s - 1) for s in sig) > 0.05
