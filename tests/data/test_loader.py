@@ -131,8 +131,6 @@ def test_distribution_resume_gives_the_same_batches(tmp_path):
     assert not torch.equal(BatchLoader(ring, 16, seed=4).next()[0], first[0])
 
 
-@pytest.mark.xfail(strict=True, reason="bug: for a distribution every rank seeds the same generator and "
-                                       "ignores rank, so all ranks draw identical real batches")
 def test_distribution_ranks_draw_different_examples():
     ring = DATASETS.build("ring", {}, where="data")
     x0 = BatchLoader(ring, 16, seed=3, rank=0, world_size=2).next()[0]

@@ -103,9 +103,6 @@ def test_assert_same_can_fail():
         assert_same({1: "x"}, {"1": "x"})
 
 
-@pytest.mark.xfail(strict=True, reason="bug: flatten_state names tensors by their dotted path, which is not "
-                                       "unique ('a.b' vs a->b, int key 1 vs str key '1'); one tensor "
-                                       "silently overwrites the other")
 @pytest.mark.parametrize("state", [
     {"a.b": torch.tensor([1.0]), "a": {"b": torch.tensor([2.0])}},
     {"x": {1: torch.tensor([1.0]), "1": torch.tensor([2.0])}},

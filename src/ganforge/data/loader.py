@@ -23,7 +23,10 @@ class BatchLoader:
                  rank: int = 0, world_size: int = 1):
         self.dataset, self.batch_size, self.device = dataset, batch_size, torch.device(device)
         self.rank, self.world_size = rank, world_size
-        self.generator = torch.Generator().manual_seed(seed * 1_000_003 + 17)
+        # A finite dataset is shuffled identically on every rank, then sharded; a distribution is
+        # sampled with a different stream on each rank.
+        stream = 0 if dataset.is_finite else rank
+        self.generator = torch.Generator().manual_seed(seed * 1_000_003 + 17 + 7919 * stream)
         self._epoch_state: Tensor | None = None  # generator state before this epoch's permutation
         self._perm: Tensor | None = None
         self._pos = 0

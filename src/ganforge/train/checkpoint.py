@@ -30,7 +30,8 @@ _NAME = re.compile(r"^step_(\d{8,})\.safetensors$")
 def flatten_state(obj: Any, tensors: dict[str, torch.Tensor], prefix: str = "") -> Any:
     """Replace every tensor in a nested structure by a reference; collect tensors by name."""
     if isinstance(obj, torch.Tensor):
-        key = prefix or "tensor"
+        # The running index keeps names unique even when two paths print alike ("a.b" vs a -> b).
+        key = f"{len(tensors)}:{prefix}"
         tensors[key] = obj.detach().to("cpu").contiguous().clone()
         return {"__tensor__": key}
     if isinstance(obj, dict):
