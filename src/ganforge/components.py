@@ -10,7 +10,7 @@ from torch import nn
 from ganforge.config import Config
 from ganforge.data import DATASETS, Dataset
 from ganforge.errors import ConfigError
-from ganforge.game import COSTS, PRIORS, REGULARIZERS, Cost, Prior, Regularizer
+from ganforge.game import AUXILIARY, COSTS, PRIORS, REGULARIZERS, AuxiliaryCost, Cost, Prior, Regularizer
 from ganforge.models import DISCRIMINATORS, GENERATORS
 
 _G_CONTEXT = {"latent_dim": 0, "out_shape": (), "n_classes": 0}
@@ -24,6 +24,8 @@ def validate(cfg: Config) -> None:
     COSTS.validate(cfg.game.cost.name, cfg.game.cost.params, "game.cost")
     for i, reg in enumerate(cfg.game.regularizers):
         REGULARIZERS.validate(reg.name, reg.params, f"game.regularizers.{i}")
+    for i, aux in enumerate(cfg.game.auxiliary):
+        AUXILIARY.validate(aux.name, aux.params, f"game.auxiliary.{i}")
     GENERATORS.validate(cfg.model.generator.name, cfg.model.generator.params, "model.generator", _G_CONTEXT)
     DISCRIMINATORS.validate(cfg.model.discriminator.name, cfg.model.discriminator.params,
                             "model.discriminator", _D_CONTEXT)
@@ -39,6 +41,7 @@ class Experiment:
     discriminator: nn.Module
     cost: Cost
     regularizers: list[Regularizer]
+    auxiliary: list[AuxiliaryCost]
 
 
 def build_dataset(cfg: Config) -> Dataset:
@@ -57,6 +60,7 @@ def build_experiment(cfg: Config, dataset: Dataset | None = None) -> Experiment:
     cost = COSTS.build(cfg.game.cost.name, cfg.game.cost.params, where="game.cost")
     regs = [REGULARIZERS.build(r.name, r.params, where=f"game.regularizers.{i}")
             for i, r in enumerate(cfg.game.regularizers)]
+    aux = [AUXILIARY.build(a.name, a.params, where=f"game.auxiliary.{i}") for i, a in enumerate(cfg.game.auxiliary)]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.train.seed)
         generator = build_generator(cfg, dataset.shape, dataset.n_classes, prior)
@@ -67,4 +71,7 @@ def build_experiment(cfg: Config, dataset: Dataset | None = None) -> Experiment:
     if cfg.train.batch_size % pack:
         raise ConfigError("train.batch_size", f"must be divisible by model.discriminator.pack={pack}, "
                                               f"got {cfg.train.batch_size}")
-    return Experiment(dataset, prior, generator, discriminator, cost, regs)
+    if aux and not hasattr(discriminator, "forward_aux"):
+        raise ConfigError("game.auxiliary", f"needs a discriminator with auxiliary heads (forward_aux); "
+                                            f"{cfg.model.discriminator.name!r} has none")
+    return Experiment(dataset, prior, generator, discriminator, cost, regs, aux)

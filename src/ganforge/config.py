@@ -56,6 +56,7 @@ class GameConfig(Section):
     prior: Component = Component(name="gaussian", latent_dim=2)  # type: ignore[call-arg]
     cost: Component = Component(name="non_saturating")
     regularizers: list[Component] = []  # applied to the discriminator's cost, in order
+    auxiliary: list[Component] = []  # AC-GAN / InfoGAN terms from D's auxiliary heads
 
 
 class OptimizerConfig(Section):

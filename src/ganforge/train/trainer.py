@@ -126,18 +126,29 @@ class Trainer:
             for group in opt.param_groups:
                 group["lr"] = lr
 
-    def _discriminate(self, real: Tensor, fake: Tensor, y: Tensor | None) -> tuple[Tensor, Tensor]:
-        """D's logits on real and fake: one pass over both when D does not couple examples."""
+    def _discriminate(self, real: Tensor, fake: Tensor, y: Tensor | None
+                      ) -> tuple[Tensor, Tensor, dict[str, Tensor], dict[str, Tensor]]:
+        """D's logits (and auxiliary heads) on real and fake: one pass over both when D does not
+        couple the examples of a batch."""
         exp = self.experiment
         assert exp is not None
         D = exp.discriminator
-        if getattr(D, "batch_coupled", False) or real.shape[0] != fake.shape[0]:
-            return D(real, y).float(), D(fake, y).float()
-        yy = None if y is None else torch.cat([y, y])
-        logits = D(torch.cat([real, fake]), yy).float()
-        return logits[: real.shape[0]], logits[real.shape[0]:]
+        use_aux = bool(exp.auxiliary)
 
-    def _discriminator_loss(self, s: TrainState, real: Tensor, fake: Tensor, y: Tensor | None,
+        def run(x: Tensor, labels: Tensor | None) -> tuple[Tensor, dict[str, Tensor]]:
+            if use_aux:
+                logits, aux = D.forward_aux(x, labels)
+                return logits.float(), aux
+            return D(x, labels).float(), {}
+
+        if getattr(D, "batch_coupled", False) or real.shape[0] != fake.shape[0]:
+            (d_real, aux_r), (d_fake, aux_f) = run(real, y), run(fake, y)
+            return d_real, d_fake, aux_r, aux_f
+        n = real.shape[0]
+        logits, aux = run(torch.cat([real, fake]), None if y is None else torch.cat([y, y]))
+        return logits[:n], logits[n:], {k: v[:n] for k, v in aux.items()}, {k: v[n:] for k, v in aux.items()}
+
+    def _discriminator_loss(self, s: TrainState, real: Tensor, fake: Tensor, y: Tensor | None, z: Tensor,
                             sums: Tensor) -> Tensor:
         exp = self.experiment
         assert exp is not None
@@ -147,25 +158,39 @@ class Trainer:
         if any(r.needs_fake_grad for r in regs) and not fake.requires_grad:
             fake = fake.detach().requires_grad_(True)
         with self._autocast():
-            d_real, d_fake_d = self._discriminate(real, fake, y)
-        d_cost = exp.cost.discriminator_cost(d_real, d_fake_d)
+            d_real, d_fake, aux_real, aux_fake = self._discriminate(real, fake, y)
+        d_cost = exp.cost.discriminator_cost(d_real, d_fake)
         penalty = torch.zeros((), device=d_cost.device)
         for reg in regs:
-            p = reg.penalty(exp.discriminator, real, fake, d_real, d_fake_d, y, s.rng)
+            p = reg.penalty(exp.discriminator, real, fake, d_real, d_fake, y, s.rng)
             if p is not None:
                 penalty = penalty + p
+        for aux in exp.auxiliary:
+            t = aux.discriminator_term(aux_real, aux_fake, y, z, exp.prior)
+            if t is not None:
+                penalty = penalty + t
         with torch.no_grad():
             if exp.cost.probabilistic:
-                pr, pf = torch.sigmoid(d_real).mean(), torch.sigmoid(d_fake_d).mean()
+                pr, pf = torch.sigmoid(d_real).mean(), torch.sigmoid(d_fake).mean()
             else:
-                pr, pf = d_real.mean(), d_fake_d.mean()
+                pr, pf = d_real.mean(), d_fake.mean()
             sums[0] += d_cost.detach()
             sums[2] += penalty.detach()
             sums[3] += pr
             sums[4] += pf
             sums[5] += -d_cost.detach()
-        self._last_logits = (d_real, d_fake_d)
+        self._last_outputs = (d_real, d_fake, aux_fake)
         return d_cost + penalty
+
+    def _generator_aux(self, aux_fake: dict[str, Tensor], y: Tensor | None, z: Tensor) -> Tensor | float:
+        exp = self.experiment
+        assert exp is not None
+        total: Tensor | float = 0.0
+        for aux in exp.auxiliary:
+            t = aux.generator_term(aux_fake, y, z, exp.prior)
+            if t is not None:
+                total = total + t
+        return total
 
     def _after_d_step(self) -> None:
         exp = self.experiment
@@ -189,7 +214,7 @@ class Trainer:
             z = prior.sample(B, s.rng, dev)
             with torch.no_grad(), self._autocast():
                 fake = G(z, y)
-            loss_d = self._discriminator_loss(s, real, fake.float(), y, sums)
+            loss_d = self._discriminator_loss(s, real, fake.float(), y, z, sums)
             s.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             if want_norms:
@@ -203,9 +228,10 @@ class Trainer:
             # Both players' gradients are taken at the same point (theta_D, theta_G), then both step.
             with self._autocast():
                 fake = G(z, y).float()
-            loss_d = self._discriminator_loss(s, real, fake, y, sums)
-            d_real, d_fake = self._last_logits
+            loss_d = self._discriminator_loss(s, real, fake, y, z, sums)
+            d_real, d_fake, aux_fake = self._last_outputs
             loss_g = cost.generator_cost(d_fake, d_real if cost.generator_needs_real else None)
+            loss_g = loss_g + self._generator_aux(aux_fake, y, z)
             d_params = [p for p in D.parameters() if p.requires_grad]
             g_params = [p for p in G.parameters() if p.requires_grad]
             grads_d = torch.autograd.grad(loss_d, d_params, retain_graph=True)
@@ -224,12 +250,16 @@ class Trainer:
             try:
                 with self._autocast():
                     fake = G(z, y)
-                    d_fake = D(fake, y).float()
+                    if exp.auxiliary:
+                        d_fake, aux_fake = D.forward_aux(fake, y)
+                    else:
+                        d_fake, aux_fake = D(fake, y), {}
+                    d_fake = d_fake.float()
                     d_real = None
                     if cost.generator_needs_real:
                         with torch.no_grad():
                             d_real = D(real, y).float()
-                loss_g = cost.generator_cost(d_fake, d_real)
+                loss_g = cost.generator_cost(d_fake, d_real) + self._generator_aux(aux_fake, y, z)
                 s.opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
             finally:
