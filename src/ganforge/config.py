@@ -74,6 +74,15 @@ class OptimConfig(Section):
     discriminator: OptimizerConfig = OptimizerConfig()
 
 
+class GuardConfig(Section):
+    """The divergence guard: NaN/Inf or an exploding cost rolls back to the last good checkpoint."""
+
+    enabled: bool = True
+    max_retries: NonNegInt = 3  # rollbacks before giving up
+    lr_factor: Annotated[float, Field(gt=0, lt=1)] = 0.5  # both learning rates are multiplied by this
+    cost_limit: PositiveFloat = 1.0e6  # |J(D)| or |J(G)| above this counts as divergence
+
+
 class TrainConfig(Section):
     steps: PositiveInt = 5000  # generator steps
     batch_size: PositiveInt = 256
@@ -91,6 +100,7 @@ class TrainConfig(Section):
     threads: PositiveInt | None = None  # torch intra-op threads; None keeps torch's default
     progress: bool = True
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16 = autocast with fp32 master weights
+    guard: GuardConfig = GuardConfig()
 
 
 # Fields of ``train`` that do not change the trajectory: a run may be resumed with other values.

@@ -27,6 +27,7 @@ class Callback:
     def on_step_end(self, trainer: Trainer, state: TrainState) -> None: ...
     def on_log(self, trainer: Trainer, state: TrainState, result: StepResult) -> None: ...
     def on_checkpoint(self, trainer: Trainer, state: TrainState) -> None: ...
+    def on_rollback(self, trainer: Trainer, state: TrainState, event: dict[str, Any]) -> None: ...
     def on_fit_end(self, trainer: Trainer, state: TrainState) -> None: ...
 
 
@@ -69,6 +70,14 @@ class MetricsLog(Callback):
             return
         kept = [r for r in read_metrics(self.path) if int(r.get("step", 0)) <= step]
         write_text_atomic(self.path, "".join(json.dumps(r) + "\n" for r in kept))
+
+    def on_rollback(self, trainer, state, event):
+        """The divergence guard rolled back: drop records past the rollback, then note the event."""
+        if trainer.rank != 0:
+            return
+        self._truncate_after(state.step)
+        with self.path.open("a") as f:
+            f.write(json.dumps({"step": state.step, "event": "divergence_rollback", **event}) + "\n")
 
     def on_log(self, trainer, state, result):
         if trainer.rank != 0:

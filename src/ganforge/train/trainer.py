@@ -7,6 +7,8 @@ accumulated on the device and read every ``train.log_every`` steps (no per-step 
 from __future__ import annotations
 
 import contextlib
+import copy
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +20,7 @@ from torch import Tensor, nn
 from ganforge.components import Experiment, build_experiment
 from ganforge.config import Config
 from ganforge.data.loader import BatchLoader
-from ganforge.errors import CheckpointError, ConfigError
+from ganforge.errors import CheckpointError, ConfigError, DivergenceError
 from ganforge.train.callbacks import Callback
 from ganforge.train.memory import check_batch_fits
 from ganforge.train.checkpoint import checkpoint_path, list_checkpoints, load_checkpoint, save_checkpoint
@@ -295,9 +297,57 @@ class Trainer:
             old.unlink(missing_ok=True)
         return path
 
+    def _weights_finite(self, s: TrainState) -> bool:
+        params = [p for m in (s.generator, s.discriminator) for p in m.parameters()]
+        return bool(torch.isfinite(torch.stack(torch._foreach_norm(params))).all())
+
+    def _divergence(self, s: TrainState, scalars: dict[str, float] | None) -> str | None:
+        """Why the run has diverged, or None when it is healthy."""
+        if scalars is not None:
+            limit = self.cfg.train.guard.cost_limit
+            for name in ("d_cost", "g_cost", "penalty"):
+                v = scalars.get(name, 0.0)
+                if not math.isfinite(v):
+                    return f"{name} is {v}"
+                if abs(v) > limit:
+                    return f"|{name}| = {abs(v):.3g} exceeds train.guard.cost_limit = {limit:g}"
+        if not self._weights_finite(s):
+            return "a weight is NaN or Inf"
+        return None
+
+    def _remember_good(self, s: TrainState) -> None:
+        """Keep the rollback target when there is no run directory to hold checkpoints."""
+        if self.checkpoint_dir is None and self.cfg.train.guard.enabled:
+            self._good_state = copy.deepcopy(s.state_dict())
+
+    def _rollback(self, s: TrainState, reason: str) -> None:
+        guard = self.cfg.train.guard
+        events = list(s.extra.get("guard_events", []))
+        detected = s.step
+        if len(events) >= guard.max_retries:
+            raise DivergenceError(
+                f"training diverged at step {detected} ({reason}) and did not recover after {len(events)} "
+                f"rollbacks with learning rates lowered to x{s.lr_scale:g}; try a lower learning rate, "
+                "a gradient penalty or R1, or the non-saturating cost")
+        found = [] if self.checkpoint_dir is None else list_checkpoints(self.checkpoint_dir)
+        state = load_checkpoint(found[-1][1], self.cfg.trajectory_hash()) if found else self._good_state
+        if state is None:
+            raise DivergenceError(f"training diverged at step {detected} ({reason}) with no checkpoint to roll back to")
+        s.load_state_dict(state)
+        s.lr_scale *= guard.lr_factor
+        event = {"detected_at": detected, "rolled_back_to": s.step, "reason": reason, "lr_scale": s.lr_scale}
+        s.extra["guard_events"] = events + [event]
+        for cb in self.callbacks:
+            cb.on_rollback(self, s, event)
+
     def fit(self) -> TrainState:
         s = self.state or self.setup()
         cfg = self.cfg.train
+        self._good_state = None
+        if cfg.guard.enabled and s.step == 0 and self._divergence(s, None) is None:
+            if self.checkpoint_dir is not None and not list_checkpoints(self.checkpoint_dir):
+                self.save(s)  # a rollback target before the first regular checkpoint
+            self._remember_good(s)
         for cb in self.callbacks:
             cb.on_fit_start(self, s)
         sums = torch.zeros(len(_STATS), device=self.device)
@@ -312,9 +362,11 @@ class Trainer:
             n_d += cfg.n_critic
             for cb in self.callbacks:
                 cb.on_step_end(self, s)
+            at_checkpoint = s.step % cfg.checkpoint_every == 0 or s.step == cfg.steps
+            scalars: dict[str, float] | None = None
             if want_norms or s.step == cfg.steps:
                 values = sums.tolist()  # the one host sync of the window
-                scalars: dict[str, float] = {}
+                scalars = {}
                 for name, v in zip(_STATS, values, strict=True):
                     scalars[name] = v / (n_g if name == "g_cost" else max(n_d, 1))
                 for k, v in norms.items():
@@ -323,14 +375,21 @@ class Trainer:
                 scalars["lr_d"] = s.opt_d.param_groups[0]["lr"]
                 elapsed = time.perf_counter() - t0
                 scalars["steps_per_sec"] = n_g / elapsed if elapsed > 0 else 0.0
-                result = StepResult(s.step, scalars)
-                for cb in self.callbacks:
-                    cb.on_log(self, s, result)
                 sums.zero_()
                 n_d = n_g = 0
                 t0 = time.perf_counter()
-            if s.step % cfg.checkpoint_every == 0 or s.step == cfg.steps:
+            if cfg.guard.enabled and (scalars is not None or at_checkpoint):
+                reason = self._divergence(s, scalars)
+                if reason is not None:
+                    self._rollback(s, reason)
+                    continue
+            if scalars is not None:
+                result = StepResult(s.step, scalars)
+                for cb in self.callbacks:
+                    cb.on_log(self, s, result)
+            if at_checkpoint:
                 self.save(s)
+                self._remember_good(s)
                 for cb in self.callbacks:
                     cb.on_checkpoint(self, s)
         for cb in self.callbacks:

@@ -1,0 +1,191 @@
+"""The training loop: determinism, exact resume, n_critic, TTUR schedules, EMA, the divergence guard."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import ganforge
+from ganforge.errors import DivergenceError
+from ganforge.train.callbacks import Callback, read_metrics
+from ganforge.train.checkpoint import list_checkpoints, load_checkpoint
+
+BASE = {
+    "name": "tiny-ring",
+    "data": {"name": "ring"},
+    "model": {"generator": {"name": "mlp", "widths": [32, 32]},
+              "discriminator": {"name": "mlp", "widths": [32, 32]}},
+    "game": {"prior": {"name": "gaussian", "latent_dim": 4}},
+    "train": {"steps": 60, "batch_size": 32, "log_every": 10, "checkpoint_every": 20, "progress": False,
+              "threads": 1, "seed": 3},
+}
+
+
+def cfg_with(*overrides: str) -> ganforge.Config:
+    return ganforge.config_from_dict(BASE, list(overrides))
+
+
+def weights(state) -> dict[str, torch.Tensor]:
+    out = {f"G.{k}": v.clone() for k, v in state.generator.state_dict().items()}
+    out.update({f"D.{k}": v.clone() for k, v in state.discriminator.state_dict().items()})
+    if state.ema_generator is not None:
+        out.update({f"EMA.{k}": v.clone() for k, v in state.ema_generator.state_dict().items()})
+    return out
+
+
+def assert_bitwise_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), f"{k} differs"
+
+
+class StopAt(Callback):
+    """Simulates a crash: raises after a given step."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_end(self, trainer, state):
+        if state.step == self.step:
+            raise KeyboardInterrupt
+
+
+def test_same_seed_same_run_and_other_seed_other_run(tmp_path):
+    a = weights(ganforge.train(cfg_with(), tmp_path / "a"))
+    b = weights(ganforge.train(cfg_with(), tmp_path / "b"))
+    c = weights(ganforge.train(cfg_with("train.seed=4"), tmp_path / "c"))
+    assert_bitwise_equal(a, b)
+    assert any(not torch.equal(a[k], c[k]) for k in a)
+
+
+@pytest.mark.parametrize("overrides", [(), ("train.update=simultaneous",), ("model.discriminator.pack=4",
+                                       "game.regularizers=[{name: r1, gamma: 1.0}]", "train.n_critic=2")])
+def test_interrupted_and_resumed_run_ends_bit_identical(tmp_path, overrides):
+    full = weights(ganforge.train(cfg_with(*overrides), tmp_path / "full"))
+    with pytest.raises(KeyboardInterrupt):
+        ganforge.train(cfg_with(*overrides), tmp_path / "cut", callbacks=[StopAt(47)])
+    assert list_checkpoints(tmp_path / "cut" / "checkpoints")[-1][0] == 40
+    resumed = ganforge.train(cfg_with(*overrides), tmp_path / "cut")
+    assert resumed.step == 60
+    assert_bitwise_equal(full, weights(resumed))
+    # the metrics log reads as if the run had never stopped
+    steps = [r["step"] for r in read_metrics(tmp_path / "cut" / "metrics.jsonl")]
+    assert steps == [10, 20, 30, 40, 50, 60]
+
+
+def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path):
+    """A real kill -9 of the CLI process mid-run, twice, then the same command to the end."""
+    cfg_file = tmp_path / "tiny.yaml"
+    import yaml
+
+    raw = {**BASE, "train": {**BASE["train"], "steps": 400, "checkpoint_every": 25}}
+    cfg_file.write_text(yaml.safe_dump(raw))
+    cmd = [sys.executable, "-m", "ganforge", "train", str(cfg_file), "--out"]
+    subprocess.run(cmd + [str(tmp_path / "full")], check=True, capture_output=True)
+    env = dict(os.environ)
+    for delay in (2.5, 3.2):
+        p = subprocess.Popen(cmd + [str(tmp_path / "cut")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env=env)
+        time.sleep(delay)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    for _, path in list_checkpoints(tmp_path / "cut" / "checkpoints"):
+        load_checkpoint(path)  # never unreadable
+    subprocess.run(cmd + [str(tmp_path / "cut")], check=True, capture_output=True)
+    a = load_checkpoint(list_checkpoints(tmp_path / "full" / "checkpoints")[-1][1])
+    b = load_checkpoint(list_checkpoints(tmp_path / "cut" / "checkpoints")[-1][1])
+    assert a["step"] == b["step"] == 400
+    for part in ("generator", "discriminator", "ema_generator"):
+        for k in a[part]:
+            assert torch.equal(a[part][k], b[part][k]), f"{part}.{k}"
+
+
+def test_n_critic_discriminator_steps_per_generator_step(tmp_path):
+    s = ganforge.train(cfg_with("train.n_critic=3", "train.steps=7"), None)
+    d_steps = {int(v["step"]) for v in s.opt_d.state_dict()["state"].values()}
+    g_steps = {int(v["step"]) for v in s.opt_g.state_dict()["state"].values()}
+    assert d_steps == {21} and g_steps == {7}
+
+
+def test_ttur_learning_rates_and_linear_schedule(tmp_path):
+    ganforge.train(cfg_with("optim.generator.lr=1e-4", "optim.discriminator.lr=4e-4",
+                            "optim.discriminator.schedule=linear"), tmp_path)
+    recs = read_metrics(tmp_path / "metrics.jsonl")
+    assert all(r["lr_g"] == pytest.approx(1e-4) for r in recs)
+    # linear decay: lr_d at step s (set before the step's update) is 4e-4 * (1 - (s-1)/60)
+    for r in recs:
+        assert r["lr_d"] == pytest.approx(4e-4 * (1 - (r["step"] - 1) / 60))
+
+
+def test_ema_generator_is_an_exponential_average(tmp_path):
+    s = ganforge.train(cfg_with("train.ema_decay=0.9", "train.steps=1"), None)
+    # one step from the initial weights w0: ema = w0 + (1 - 0.9) * (w1 - w0)
+    init = ganforge.components.build_experiment(cfg_with()).generator
+    for p0, p1, pe in zip(init.parameters(), s.generator.parameters(), s.ema_generator.parameters(), strict=True):
+        torch.testing.assert_close(pe, p0 + 0.1 * (p1 - p0), rtol=0, atol=1e-6)
+
+
+def test_logged_scalars_are_probabilities_for_probabilistic_costs(tmp_path):
+    ganforge.train(cfg_with(), tmp_path)
+    for r in read_metrics(tmp_path / "metrics.jsonl"):
+        assert 0 < r["d_real"] < 1 and 0 < r["d_fake"] < 1
+        assert r["value"] == pytest.approx(-r["d_cost"])
+        assert r["grad_norm_d"] > 0 and r["grad_norm_g"] > 0
+
+
+class InjectNaN(Callback):
+    def __init__(self, step: int, always: bool = False):
+        self.step, self.always, self.done = step, always, False
+
+    def on_step_end(self, trainer, state):
+        if (state.step == self.step and not self.done) or (self.always and state.step >= self.step):
+            self.done = True
+            with torch.no_grad():
+                next(state.generator.parameters()).fill_(math.nan)
+
+
+def test_nan_at_step_k_rolls_back_lowers_lr_and_finishes(tmp_path):
+    s = ganforge.train(cfg_with(), tmp_path, callbacks=[InjectNaN(33)])
+    assert s.step == 60
+    assert all(torch.isfinite(p).all() for p in s.generator.parameters())
+    (event,) = s.extra["guard_events"]
+    assert event["detected_at"] == 40 and event["rolled_back_to"] == 20 and event["lr_scale"] == 0.5
+    recs = read_metrics(tmp_path / "metrics.jsonl")
+    assert [r["step"] for r in recs if "event" in r] == [20]
+    assert recs[-1]["lr_g"] == pytest.approx(2e-4 * 0.5)
+
+
+def test_divergence_guard_gives_up_after_max_retries(tmp_path):
+    with pytest.raises(DivergenceError, match="did not recover after 2 rollbacks"):
+        ganforge.train(cfg_with("train.guard.max_retries=2"), tmp_path, callbacks=[InjectNaN(5, always=True)])
+
+
+def test_guard_without_run_directory_rolls_back_in_memory():
+    s = ganforge.train(cfg_with(), None, callbacks=[InjectNaN(25)])
+    assert s.step == 60 and s.extra["guard_events"][0]["rolled_back_to"] == 20
+
+
+def test_resume_refuses_a_different_config_and_changes_nothing(tmp_path):
+    ganforge.train(cfg_with(), tmp_path)
+    before = {p: p.read_bytes() for p in Path(tmp_path).rglob("*") if p.is_file()}
+    from ganforge.run import RunDirError
+
+    with pytest.raises(RunDirError, match="train.seed"):
+        ganforge.train(cfg_with("train.seed=9"), tmp_path)
+    after = {p: p.read_bytes() for p in Path(tmp_path).rglob("*") if p.is_file()}
+    assert before == after
+
+
+def test_more_steps_extends_a_finished_run(tmp_path):
+    ganforge.train(cfg_with("train.steps=40"), tmp_path / "a")
+    extended = weights(ganforge.train(cfg_with(), tmp_path / "a"))
+    straight = weights(ganforge.train(cfg_with(), tmp_path / "b"))
+    assert_bitwise_equal(extended, straight)
