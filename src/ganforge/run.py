@@ -73,12 +73,15 @@ def train(cfg: Config, out: str | Path | None, callbacks: list[Callback] | None 
     cbs: list[Callback] = []
     if out is not None:
         prepare_run_dir(cfg, out)
-        Path(out).mkdir(parents=True, exist_ok=True)
-        write_text_atomic(Path(out) / "config.yaml", cfg.to_yaml())
         cbs.append(MetricsLog(out))
     cbs.append(ProgressBar(cfg.train.progress if progress is None else progress))
     cbs += list(callbacks or [])
-    return Trainer(cfg, out, cbs).fit()
+    trainer = Trainer(cfg, out, cbs)
+    trainer.setup()  # builds and checks everything (and reads the checkpoint) before writing anything
+    if out is not None:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        write_text_atomic(Path(out) / "config.yaml", cfg.to_yaml())
+    return trainer.fit()
 
 
 @dataclass

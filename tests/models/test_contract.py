@@ -20,9 +20,18 @@ LATENT = 8
 N = 8
 
 
-def small_params(name: str) -> dict:
-    """Small sizes so that the suite stays fast; {} uses the architecture's defaults."""
-    return {"mlp": {"widths": [32, 32]}}.get(name, {})
+def small_params(name: str, kind: str = "g") -> dict:
+    """Small sizes so that the suite stays fast; {} uses the architecture's defaults.
+    ``kind`` is "g" or "d": a generator and a discriminator of one family may name widths differently."""
+    small = {
+        ("g", "mlp"): {"widths": [32, 32]}, ("d", "mlp"): {"widths": [32, 32]},
+        ("g", "dcgan"): {"ngf": 8},
+        # spectral norm: the paper's N(0, 0.02) init makes a plain DCGAN D's logits tiny (~1e-3) at init,
+        # too small for the raw-logit check below; the plain variant is covered in test_image_players.py
+        ("d", "dcgan"): {"ndf": 8, "spectral_norm": True},
+        ("g", "resnet"): {"ngf": 8}, ("d", "resnet"): {"ndf": 8},
+    }
+    return small.get((kind, name), {})
 
 
 def shape_for(name: str) -> tuple[int, ...]:
@@ -32,13 +41,13 @@ def shape_for(name: str) -> tuple[int, ...]:
 
 def make_g(name: str, seed: int = 0, n_classes: int = 0, **extra) -> nn.Module:
     torch.manual_seed(seed)
-    return GENERATORS.build(name, {**small_params(name), **extra}, where="model.generator",
+    return GENERATORS.build(name, {**small_params(name, "g"), **extra}, where="model.generator",
                             latent_dim=LATENT, out_shape=shape_for(name), n_classes=n_classes)
 
 
 def make_d(name: str, seed: int = 0, n_classes: int = 0, **extra) -> nn.Module:
     torch.manual_seed(seed)
-    return DISCRIMINATORS.build(name, {**small_params(name), **extra}, where="model.discriminator",
+    return DISCRIMINATORS.build(name, {**small_params(name, "d"), **extra}, where="model.discriminator",
                                 in_shape=shape_for(name), n_classes=n_classes)
 
 

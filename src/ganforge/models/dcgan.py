@@ -1,0 +1,159 @@
+"""DCGAN players (Radford et al. 2016), unconditional, class-conditional, AC-GAN and InfoGAN.
+
+Resolutions: square images of side ``R = base * 2**n`` with ``base`` 4 or 7 (8, 14, 16, 28, 32, 56,
+64, ... up to 256; see ``layers.image_plan``). The generator projects z with one linear layer to a
+``base x base`` map (4x4 for powers of two, 7x7 for MNIST's 28x28), then doubles the side ``n`` times
+with stride-2 transposed convolutions (kernel 4); the discriminator mirrors it with stride-2
+convolutions down to ``base x base`` and a linear map of the flattened features to the logit. The
+linear projection (instead of the paper's 1x1 -> 4x4 transposed convolution, which it equals) is what
+lets one design serve both bases.
+
+Widths: the map at doubling ``i`` has ``ngf * 2**(n-1-i)`` channels in G (``ndf * 2**i`` in D), capped
+at 8x, so the layer next to the image has ``ngf`` (``ndf``) channels, as in the paper.
+
+Conditioning (``n_classes > 0``, i.e. ``data.class_conditional: true``):
+
+- G: ``concat`` appends a learned label embedding to z (Mirza & Osindero 2014); ``cbn`` makes every
+  batch norm class-conditional (de Vries et al. 2017; Miyato & Koyama 2018).
+- D: ``concat`` appends one-hot label maps to the image; ``projection`` adds ``<embed(y), h>`` to
+  the logit (Miyato & Koyama 2018); ``acgan`` adds a classifier head read through ``forward_aux``
+  (Odena et al. 2017); ``auto`` (default) is ``projection`` with labels and ``none`` without.
+- InfoGAN (Chen et al. 2016): ``info_categorical`` / ``info_continuous`` add a Q head on D's body,
+  read through ``forward_aux``; they must match the ``infogan`` prior's ``categorical`` / ``continuous``.
+
+G ends with tanh, so its images lie in (-1, 1) like the datasets'. D returns raw logits.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import torch
+from pydantic import Field
+from torch import Tensor, nn
+
+from ganforge.models import DISCRIMINATORS, GENERATORS
+from ganforge.models.layers import (
+    ConditionalBatchNorm2d,
+    DConditioning,
+    DiscriminatorHeads,
+    check_image_input,
+    check_labels,
+    check_latent_input,
+    image_plan,
+    label_maps,
+    raw_weight,
+    resolve_d_conditioning,
+)
+from ganforge.models.layers import maybe_spectral_norm as sn
+
+Width = Annotated[int, Field(gt=0)]
+NonNegInt = Annotated[int, Field(ge=0)]
+MAX_WIDTH_FACTOR = 8
+
+
+def _init_dcgan(module: nn.Module) -> None:
+    """The paper's initialization: weights from N(0, 0.02^2); batch-norm scales from N(1, 0.02^2)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(raw_weight(m), 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d) and m.affine:
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+@GENERATORS.register("dcgan")
+class DCGANGenerator(nn.Module):
+    """G(z, y): linear projection to ``base x base``, then transposed convolutions, batch norm and
+    ReLU, and tanh at the output. ``conditioning`` (concat | cbn) is used only when ``n_classes > 0``."""
+
+    def __init__(self, latent_dim: int, out_shape: tuple[int, ...], n_classes: int = 0,
+                 ngf: Width = 64,  # channels of the last hidden layer (next to the image)
+                 conditioning: Literal["concat", "cbn"] = "concat",
+                 embed_dim: Width = 32):  # label embedding size for concat
+        super().__init__()
+        self.latent_dim, self.out_shape, self.n_classes = latent_dim, tuple(out_shape), n_classes
+        channels, self.base, n = image_plan(self.out_shape, "dcgan generator")
+        self.conditioning = conditioning if n_classes else "none"
+        widths = [ngf * min(2 ** (n - 1 - i), MAX_WIDTH_FACTOR) for i in range(n)]  # per doubling
+        self.embed = nn.Embedding(n_classes, embed_dim) if self.conditioning == "concat" else None
+        d_in = latent_dim + (embed_dim if self.embed is not None else 0)
+        norm_classes = n_classes if self.conditioning == "cbn" else 0
+        self.project = nn.Linear(d_in, widths[0] * self.base**2, bias=False)
+        self.norms = nn.ModuleList([ConditionalBatchNorm2d(w, norm_classes) for w in widths])
+        self.ups = nn.ModuleList(
+            [nn.ConvTranspose2d(widths[i], widths[i + 1], 4, 2, 1, bias=False) for i in range(n - 1)])
+        self.to_image = nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1)
+        _init_dcgan(self)
+
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        # z: (N, latent_dim), y: (N,) -> x: (N, C, R, R) in (-1, 1)
+        check_latent_input(z, self.latent_dim, "dcgan generator")
+        if self.conditioning != "none":
+            check_labels(y, self.n_classes, z.shape[0], "dcgan generator")
+        y_norm = y if self.conditioning == "cbn" else None
+        if self.embed is not None:
+            z = torch.cat([z, self.embed(y)], dim=1)
+        h = self.project(z).view(z.shape[0], -1, self.base, self.base)  # (N, widths[0], base, base)
+        h = torch.relu(self.norms[0](h, y_norm))
+        for up, norm in zip(self.ups, self.norms[1:], strict=True):
+            h = torch.relu(norm(up(h), y_norm))  # doubles the side
+        return torch.tanh(self.to_image(h))
+
+
+@DISCRIMINATORS.register("dcgan")
+class DCGANDiscriminator(nn.Module):
+    """D(x, y): stride-2 convolutions with leaky ReLU (0.2) down to ``base x base``, then a linear
+    map of the flattened features to the logit (raw, no sigmoid).
+
+    ``batch_norm`` adds the paper's batch norm after every convolution but the first; it couples the
+    examples of a batch (``batch_coupled``), so it is off by default (gradient penalties and mixed
+    real/fake passes assume a per-example D). ``spectral_norm`` normalizes every weight instead.
+    """
+
+    def __init__(self, in_shape: tuple[int, ...], n_classes: int = 0,
+                 ndf: Width = 64,  # channels of the first layer (next to the image)
+                 conditioning: DConditioning = "auto",
+                 batch_norm: bool = False, spectral_norm: bool = False,
+                 info_categorical: list[Annotated[int, Field(ge=2)]] = [],  # noqa: B006  Q head: category counts
+                 info_continuous: NonNegInt = 0,  # Q head: number of continuous codes
+                 q_hidden: Width = 128):
+        super().__init__()
+        self.in_shape, self.n_classes = tuple(in_shape), n_classes
+        channels, self.base, n = image_plan(self.in_shape, "dcgan discriminator")
+        self.conditioning = resolve_d_conditioning(conditioning, n_classes, "dcgan discriminator")
+        self.batch_coupled = batch_norm
+        widths = [ndf * min(2**i, MAX_WIDTH_FACTOR) for i in range(n)]
+        c_in = channels + (n_classes if self.conditioning == "concat" else 0)
+        layers: list[nn.Module] = []
+        for i, w in enumerate(widths):
+            layers.append(sn(nn.Conv2d(c_in, w, 4, 2, 1, bias=not (batch_norm and i > 0)), spectral_norm))
+            if batch_norm and i > 0:
+                layers.append(nn.BatchNorm2d(w))
+            layers.append(nn.LeakyReLU(0.2))
+            c_in = w
+        self.body = nn.Sequential(*layers, nn.Flatten())
+        self.heads = DiscriminatorHeads(widths[-1] * self.base**2, n_classes, self.conditioning,
+                                        info_categorical, info_continuous, q_hidden, spectral_norm)
+        _init_dcgan(self)
+
+    def features(self, x: Tensor, y: Tensor | None) -> Tensor:
+        # x: (N, C, R, R), y: (N,) -> h: (N, F)
+        check_image_input(x, self.in_shape, "dcgan discriminator")
+        if self.conditioning in ("concat", "projection"):
+            check_labels(y, self.n_classes, x.shape[0], "dcgan discriminator")
+        if self.conditioning == "concat":
+            x = torch.cat([x, label_maps(y, self.n_classes, x.shape[2], x.shape[3], x.dtype)], dim=1)
+        return self.body(x)
+
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        # x: (N, C, R, R), y: (N,) -> logits: (N,)
+        return self.heads.logits(self.features(x, y), y)
+
+    def forward_aux(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        """``(logits (N,), aux)`` with ``class_logits`` (acgan) and ``code_logits`` / ``code_mean`` /
+        ``code_logstd`` (InfoGAN Q head) computed from the same body features."""
+        h = self.features(x, y)
+        return self.heads.logits(h, y), self.heads.aux(h)
