@@ -39,12 +39,15 @@ class DiagnosticsSettings(BaseModel):
     duplicate_radius: Fraction = 0.1  # near-duplicate: closer than this x real data's median NN distance
     hop_snapshots: Annotated[int, Field(ge=3)] = 4  # snapshots compared for mode hopping
 
-    # oscillation of the costs (per log window)
+    # oscillation of the costs (per log window); the defaults flag a sinusoid twice as large as the
+    # window-to-window noise almost always, and red noise (AR(1), phi 0.8) in about 3 % of 300-window runs
     osc_window: Annotated[int, Field(ge=8)] = 64  # trailing log windows analysed
-    osc_min_windows: Annotated[int, Field(ge=8)] = 24  # windows needed before judging
+    osc_min_windows: Annotated[int, Field(ge=8)] = 32  # windows needed before judging
     osc_min_cycles: Annotated[float, Field(ge=2)] = 3.0  # full periods required inside the window
-    osc_power: Fraction = 0.4  # share of the detrended variance in the peak frequency (+-1 bin)
-    osc_acf: Fraction = 0.4  # autocorrelation at the period's lag
+    osc_power: Fraction = 0.5  # share of the detrended variance in the peak frequency (+-1 bin)
+    osc_acf: Fraction = 0.6  # autocorrelation at the period's lag
+    osc_acf2: Fraction = 0.3  # autocorrelation at twice that lag (the swing repeats)
+    osc_stable: Annotated[float, Field(gt=1)] = 1.25  # max/min period over the confirming windows
     osc_min_amplitude: Annotated[float, Field(ge=0)] = 0.02  # detrended std / (median |cost| + 0.1)
 
 

@@ -47,7 +47,8 @@ class Periodicity:
     Attributes:
         period: length of one cycle, in observations (log windows).
         power: share of the detrended variance in the peak frequency and its two neighbours.
-        acf: autocorrelation of the detrended series at the lag ``round(period)``.
+        acf: autocorrelation of the detrended series at the lag ``period``.
+        acf2: autocorrelation at twice that lag (a second cycle), nan when the series is too short.
         amplitude: standard deviation of the detrended series.
         n: number of observations analysed.
     """
@@ -55,6 +56,7 @@ class Periodicity:
     period: float
     power: float
     acf: float
+    acf2: float
     amplitude: float
     n: int
 
@@ -100,7 +102,9 @@ def periodicity(series: Any, min_cycles: float = 3.0) -> Periodicity | None:
     lags = list(range(lo, max(lo, hi) + 1))
     acfs = [_autocorrelation(r, lag) for lag in lags]
     best = int(np.argmax(acfs))
-    return Periodicity(period=float(lags[best]), power=power, acf=float(acfs[best]), amplitude=amplitude, n=n)
+    lag = lags[best]
+    acf2 = _autocorrelation(r, 2 * lag) if 2 * lag <= n - 4 else math.nan
+    return Periodicity(period=float(lag), power=power, acf=float(acfs[best]), acf2=acf2, amplitude=amplitude, n=n)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,14 +13,21 @@ from ganforge.config import Config, OptimizerConfig
 from ganforge.data.loader import BatchLoader
 
 
+def _fused_available(params: list[nn.Parameter]) -> bool:
+    """Fused optimizers need floating-point parameters on a device that has the kernels."""
+    return bool(params) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+
+
 def build_optimizer(params: list[nn.Parameter], cfg: OptimizerConfig) -> torch.optim.Optimizer:
     """One optimizer per player, each with its own learning rate (TTUR, Heusel et al. 2017)."""
-    common = {"lr": cfg.lr, "weight_decay": cfg.weight_decay, "foreach": True}
+    # The fused kernels (one pass over all parameters) where PyTorch has them, else foreach.
+    common = {"lr": cfg.lr, "weight_decay": cfg.weight_decay}
+    fused = {"fused": True} if _fused_available(params) else {"foreach": True}
     factories = {
-        "adam": lambda: torch.optim.Adam(params, betas=cfg.betas, **common),
-        "adamw": lambda: torch.optim.AdamW(params, betas=cfg.betas, **common),
-        "sgd": lambda: torch.optim.SGD(params, momentum=cfg.momentum, **common),
-        "rmsprop": lambda: torch.optim.RMSprop(params, momentum=cfg.momentum, **common),
+        "adam": lambda: torch.optim.Adam(params, betas=cfg.betas, **common, **fused),
+        "adamw": lambda: torch.optim.AdamW(params, betas=cfg.betas, **common, **fused),
+        "sgd": lambda: torch.optim.SGD(params, momentum=cfg.momentum, **common, **fused),
+        "rmsprop": lambda: torch.optim.RMSprop(params, momentum=cfg.momentum, **common, foreach=True),
     }
     return factories[cfg.name]()
 

@@ -74,6 +74,7 @@ class Trainer:
         self.rank, self.world_size = rank, world_size
         self.device: torch.device | None = None
         self.state: TrainState | None = None
+        self._d_params: list[torch.nn.Parameter] | None = None
 
     # -- set-up ----------------------------------------------------------------------------------
 
@@ -211,12 +212,18 @@ class Trainer:
         simultaneous = self.cfg.train.update == "simultaneous"
         n_d_only = self.cfg.train.n_critic - (1 if simultaneous else 0)
 
-        for _ in range(n_d_only):
+        fake_for_g = None
+        for i in range(n_d_only):
             real, y = s.loader.next()
             z = prior.sample(B, s.rng, dev)
-            with torch.no_grad(), self._autocast():
+            reuse = not simultaneous and i == n_d_only - 1
+            # The last D step's fakes are kept with their graph and reused by the G step (against
+            # the updated D), which saves one generator forward pass per step.
+            with torch.set_grad_enabled(reuse), self._autocast():
                 fake = G(z, y)
-            loss_d = self._discriminator_loss(s, real, fake.float(), y, z, sums)
+            if reuse:
+                fake_for_g = (fake, real, y, z)
+            loss_d = self._discriminator_loss(s, real, fake.detach().float(), y, z, sums)
             s.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             if want_norms:
@@ -224,8 +231,9 @@ class Trainer:
             s.opt_d.step()
             self._after_d_step()
 
-        real, y = s.loader.next()
-        z = prior.sample(B, s.rng, dev)
+        if fake_for_g is None:
+            real, y = s.loader.next()
+            z = prior.sample(B, s.rng, dev)
         if simultaneous:
             # Both players' gradients are taken at the same point (theta_D, theta_G), then both step.
             with self._autocast():
@@ -248,10 +256,16 @@ class Trainer:
             s.opt_g.step()
             self._after_d_step()
         else:
-            D.requires_grad_(False)
+            d_params = self._d_params or [p for p in D.parameters() if p.requires_grad]
+            self._d_params = d_params
+            for p in d_params:  # no gradients for D's weights in the G step
+                p.requires_grad_(False)
             try:
                 with self._autocast():
-                    fake = G(z, y)
+                    if fake_for_g is not None:
+                        fake, real, y, z = fake_for_g
+                    else:
+                        fake = G(z, y)
                     if exp.auxiliary:
                         d_fake, aux_fake = D.forward_aux(fake, y)
                     else:
@@ -265,7 +279,8 @@ class Trainer:
                 s.opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
             finally:
-                D.requires_grad_(True)
+                for p in d_params:
+                    p.requires_grad_(True)
             if want_norms:
                 norms["grad_norm_g"] = grad_norm(G)
             s.opt_g.step()

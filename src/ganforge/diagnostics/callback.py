@@ -1,0 +1,144 @@
+"""``DiagnosticsCallback``: the game's health while it trains.
+
+Every logging window it feeds the window's scalars (and the sample snapshots taken since the last
+window, read from ``run_dir/samples/``) to a ``Diagnoser`` and appends:
+
+- ``run_dir/diagnostics.jsonl``: the signals of each window and snapshot;
+- ``run_dir/events.jsonl``: warning episodes when they are confirmed, end, or training stops.
+
+Records carry ``logged_at``, the step of the logging window that wrote them. On resume from step k,
+records logged after k are dropped and the Diagnoser is rebuilt by replaying metrics.jsonl and the
+snapshots up to the last window at or before k, so the files read as if the run had never stopped.
+Only rank 0 computes and writes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ganforge.diagnostics.diagnose import interleave, reference_for, settings_of
+from ganforge.diagnostics.engine import Diagnoser, Observation
+from ganforge.diagnostics.events import json_safe, read_jsonl
+from ganforge.diagnostics.settings import DiagnosticsSettings
+from ganforge.io import write_text_atomic
+from ganforge.train.callbacks import Callback, read_metrics
+
+
+def snapshot_files(run_dir: str | Path) -> list[tuple[int, Path]]:
+    """(step, path) of the sample snapshots ``samples/step_XXXXXXXX.npz``, in step order."""
+    out = []
+    for p in (Path(run_dir) / "samples").glob("step_*.npz"):
+        try:
+            out.append((int(p.stem.split("_")[1]), p))
+        except (IndexError, ValueError):
+            continue
+    return sorted(out)
+
+
+def load_samples(path: Path) -> np.ndarray | None:
+    """The raw generator's samples of a snapshot file (None when it has none or is unreadable)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return data["samples"] if "samples" in data.files else None
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+class DiagnosticsCallback(Callback):
+    """Computes the diagnostics on each logging window; see the module docstring.
+
+    Args:
+        run_dir: the run directory (diagnostics.jsonl, events.jsonl; snapshots are read from samples/).
+        settings: thresholds; None uses the config's ``diagnostics`` section, else the defaults.
+        reference_seed: seed of the real examples drawn once as the diversity reference.
+    """
+
+    def __init__(self, run_dir: str | Path, settings: DiagnosticsSettings | None = None, reference_seed: int = 0):
+        self.run_dir = Path(run_dir)
+        self.settings = settings
+        self.reference_seed = reference_seed
+        self.signals_path = self.run_dir / "diagnostics.jsonl"
+        self.events_path = self.run_dir / "events.jsonl"
+        self.diagnoser: Diagnoser | None = None
+        self._last_snapshot = -1  # snapshots up to this step have been observed
+
+    # -- set-up and resume --------------------------------------------------------------------------
+
+    def on_fit_start(self, trainer, state):
+        if trainer.rank != 0:
+            return
+        settings = self.settings or settings_of(trainer.cfg)
+        if not settings.enabled:
+            self.diagnoser = None
+            return
+        exp = trainer.experiment
+        self.diagnoser = Diagnoser(settings, exp.cost.probabilistic, trainer.cfg.train.steps,
+                                   reference_for(exp.dataset, settings, self.reference_seed), trainer.cfg.game.cost.name)
+        for path in (self.signals_path, self.events_path):
+            self._truncate_after(path, state.step)
+        self._replay(state.step)
+
+    @staticmethod
+    def _truncate_after(path: Path, step: int) -> None:
+        if not path.exists():
+            return
+        kept = [r for r in read_jsonl(path) if int(r.get("logged_at", r.get("step", 0))) <= step]
+        write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in kept))
+
+    def _replay(self, step: int) -> None:
+        """Rebuild the Diagnoser's state from the files, writing nothing."""
+        assert self.diagnoser is not None
+        records = [r for r in read_metrics(self.run_dir / "metrics.jsonl") if int(r.get("step", 0)) <= step]
+        if not records:
+            self._last_snapshot = -1
+            return
+        last = max(int(r.get("step", 0)) for r in records)
+        snaps = [(st, a) for st, p in snapshot_files(self.run_dir) if st <= last
+                 for a in [load_samples(p)] if a is not None]
+        for kind, st, payload in interleave(records, snaps):
+            if kind == "scalars":
+                self.diagnoser.observe_scalars(st, payload)
+            else:
+                self.diagnoser.observe_samples(st, payload)
+        self._last_snapshot = last
+
+    # -- every logging window -------------------------------------------------------------------------
+
+    def on_log(self, trainer, state, result):
+        if trainer.rank != 0 or self.diagnoser is None:
+            return
+        observations: list[Observation] = []
+        for st, path in snapshot_files(self.run_dir):
+            if self._last_snapshot < st <= result.step:
+                samples = load_samples(path)
+                if samples is not None:
+                    observations.append(self.diagnoser.observe_samples(st, samples))
+        self._last_snapshot = max(self._last_snapshot, result.step)
+        observations.append(self.diagnoser.observe_scalars(result.step, result.scalars))
+        self._write(observations, result.step)
+
+    def on_fit_end(self, trainer, state):
+        if trainer.rank != 0 or self.diagnoser is None:
+            return
+        self._write([Observation({}, self.diagnoser.finish())], state.step)
+
+    def _write(self, observations: list[Observation], logged_at: int) -> None:
+        signals = [{**o.record, "logged_at": logged_at} for o in observations if o.record]
+        events = [{**e.to_dict(), "logged_at": logged_at} for o in observations for e in o.events]
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        for path, recs in ((self.signals_path, signals), (self.events_path, events)):
+            if recs:
+                with path.open("a") as f:
+                    f.write("".join(json.dumps(json_safe(r)) + "\n" for r in recs))
+
+    @property
+    def events(self) -> list[Any]:
+        """The episodes found so far (empty before training starts)."""
+        return [] if self.diagnoser is None else self.diagnoser.events
+
+
+__all__ = ["DiagnosticsCallback", "load_samples", "snapshot_files"]
