@@ -64,22 +64,64 @@ def train(config: str, out: str, overrides: tuple[str, ...]) -> None:
 
 @main.command()
 @click.argument("run_dir", type=click.Path())
-@click.option("--n", "n", type=click.IntRange(min=1), default=1000, show_default=True, help="number of samples")
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="output file (.npy)")
+@click.option("--n", "n", type=click.IntRange(min=1), default=64, show_default=True, help="number of samples")
+@click.option("--out", "out", required=True, type=click.Path(),
+              help="FILE.npy | FILE.npz | grid.png | out_dir/ (one PNG per sample)")
 @click.option("--seed", type=int, default=0, show_default=True, help="same seed, same samples")
+@click.option("--class", "class_label", type=int, default=None, help="class to generate (conditional runs)")
+@click.option("--truncation", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="truncation trick: redraw latent values beyond this magnitude")
 @click.option("--raw", is_flag=True, help="use the raw generator instead of its EMA copy")
-def sample(run_dir: str, n: int, out: str, seed: int, raw: bool) -> None:
-    """Draw N samples from a trained generator into an .npy file."""
-    from ganforge.io import atomic_open
+def sample(run_dir: str, n: int, out: str, seed: int, class_label: int | None, truncation: float | None,
+           raw: bool) -> None:
+    """Draw N samples from a trained generator into a file, a PNG grid or a folder of PNGs."""
     from ganforge.run import load_generator
+    from ganforge.sampling import write_samples
 
-    if Path(out).suffix != ".npy":
-        raise CLIError(f"--out {out}: unsupported file type {Path(out).suffix!r}; allowed: .npy")
     G = load_generator(run_dir, ema=not raw)
-    x = G.sample(n, seed=seed).numpy()
-    with atomic_open(out, "wb") as f:
-        np.save(f, x, allow_pickle=False)
-    click.echo(json.dumps({"out": out, "shape": list(x.shape), "seed": seed}))
+    click.echo(json.dumps(write_samples(G, n, out, seed=seed, class_label=class_label, truncation=truncation)))
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="PNG file")
+@click.option("--steps", type=click.IntRange(min=2), default=10, show_default=True, help="points per path")
+@click.option("--paths", type=click.IntRange(min=1), default=6, show_default=True, help="paths (rows)")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--class", "class_label", type=int, default=None, help="class (conditional runs)")
+def interpolate(run_dir: str, out: str, steps: int, paths: int, seed: int, class_label: int | None) -> None:
+    """A grid of images along paths in latent space (spherical interpolation for Gaussian priors)."""
+    from ganforge.run import load_generator
+    from ganforge.sampling import _scale, check_class, image_grid, interpolation_grid, save_png
+
+    if Path(out).suffix.lower() != ".png":
+        raise CLIError(f"--out {out}: interpolate writes a .png file")
+    G = load_generator(run_dir)
+    if len(G.sample_shape) != 3:
+        raise CLIError(f"{run_dir}: interpolate needs an image generator; this one makes vectors")
+    check_class(G, class_label)
+    x = interpolation_grid(G, steps=steps, paths=paths, seed=seed, class_label=class_label)
+    save_png(image_grid(x, nrow=steps), out, scale=_scale(x))
+    click.echo(json.dumps({"out": out, "paths": paths, "steps": steps, "spherical": G.prior.spherical}))
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="output directory")
+@click.option("--steps", type=click.IntRange(min=2), default=10, show_default=True)
+@click.option("--rows", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def traverse(run_dir: str, out: str, steps: int, rows: int, seed: int) -> None:
+    """InfoGAN: one grid per latent code, varying only that code along each row."""
+    from ganforge.run import load_generator
+    from ganforge.sampling import _scale, image_grid, infogan_traversals, save_png
+
+    G = load_generator(run_dir)
+    written = []
+    for name, x in infogan_traversals(G, seed=seed, steps=steps, rows=rows).items():
+        ncol = x.shape[0] // rows
+        written.append(str(save_png(image_grid(x, nrow=ncol), Path(out) / f"traversal_{name}.png", scale=_scale(x))))
+    click.echo(json.dumps({"out": written}))
 
 
 @main.command("eval")
@@ -115,6 +157,52 @@ def recipes() -> None:
     for name in recipe_names():
         first = (RECIPES_DIR / f"{name}.yaml").read_text().splitlines()[0].lstrip("# ")
         click.echo(f"{name:16s} {first}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="print the events as a JSON list")
+def diagnose(run_dir: str, as_json: bool) -> None:
+    """Say what happened to RUN_DIR's game (finished or still running): D overpowering G, mode
+    collapse, oscillation, non-finite values; one line per warning, with evidence and what to try."""
+    from ganforge.diagnostics.analysis import diagnose as diagnose_run
+
+    events = diagnose_run(run_dir)
+    if as_json:
+        click.echo(json.dumps([e.to_dict() for e in events], indent=2))
+    elif not events:
+        click.echo(f"{run_dir}: no warnings")
+    for e in [] if as_json else events:
+        click.echo(e.line())
+
+
+def _html_out(out: str) -> None:
+    if Path(out).suffix.lower() not in (".html", ".htm"):
+        raise CLIError(f"--out {out}: unsupported file type {Path(out).suffix!r}; allowed: .html")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("--out", "out", default=None, type=click.Path(dir_okay=False),
+              help="output file (default RUN_DIR/report.html)")
+def report(run_dir: str, out: str | None) -> None:
+    """Write a self-contained HTML report of RUN_DIR (curves, diagnostics, samples, metrics, config)."""
+    from ganforge.report.html import write_report
+
+    if out is not None:
+        _html_out(out)
+    click.echo(json.dumps({"report": str(write_report(run_dir, out))}))
+
+
+@main.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path())
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="output file (.html)")
+def compare(run_dirs: tuple[str, ...], out: str) -> None:
+    """Write one self-contained HTML page overlaying the curves of several runs."""
+    from ganforge.report.html import write_comparison
+
+    _html_out(out)
+    click.echo(json.dumps({"comparison": str(write_comparison(list(run_dirs), out))}))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 
 import pydantic
 
-from ganforge.errors import ConfigError
+from ganforge.errors import ConfigError, GanforgeError
 
 T = TypeVar("T")
 
@@ -100,7 +100,7 @@ class Registry(Generic[T]):
         kwargs = self.validate(name, params or {}, where, context)
         try:
             return self._entries[name](**kwargs, **context)
-        except ConfigError:
-            raise
+        except GanforgeError:
+            raise  # already names its file or config path (DataError, ConfigError)
         except ValueError as exc:
             raise ConfigError(where, str(exc)) from None

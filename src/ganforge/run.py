@@ -81,7 +81,48 @@ def train(cfg: Config, out: str | Path | None, callbacks: list[Callback] | None 
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
         write_text_atomic(Path(out) / "config.yaml", cfg.to_yaml())
+        assert trainer.experiment is not None
+        trainer.callbacks += run_dir_callbacks(cfg, out, trainer.experiment, cbs)
     return trainer.fit()
+
+
+def run_dir_callbacks(cfg: Config, out: str | Path, experiment: Experiment, given: list[Callback]) -> list[Callback]:
+    """What every run directory gets besides metrics.jsonl: sample snapshots (every tenth of the
+    run; unless the caller passes its own), diagnostics, and TensorBoard events (when installed)."""
+    import importlib.util
+
+    from ganforge.diagnostics.callback import DiagnosticsCallback
+    from ganforge.train.callbacks import SampleSnapshots
+
+    extra: list[Callback] = []
+    if not any(isinstance(cb, SampleSnapshots) for cb in given):
+        extra.append(default_snapshots(cfg, out, experiment.dataset))
+    if not any(isinstance(cb, DiagnosticsCallback) for cb in given):
+        extra.append(DiagnosticsCallback(out))
+    if importlib.util.find_spec("tensorboard") is not None:
+        from ganforge.train.tensorboard import TensorBoardLogger
+
+        if not any(isinstance(cb, TensorBoardLogger) for cb in given):
+            extra.append(TensorBoardLogger(out))
+    return extra
+
+
+def default_snapshots(cfg: Config, out: str | Path, dataset) -> Callback:
+    """Snapshots every ``train.steps // 10`` steps of at most ~4 MB each (1,000 samples of toy data);
+    for 1-D distributions with a cdf, also D on a grid, for the Figure-4 plot."""
+    import math
+
+    from ganforge.train.callbacks import SampleSnapshots
+
+    n = max(64, min(1000, 1_000_000 // max(1, math.prod(dataset.shape))))
+    grid = None
+    if tuple(dataset.shape) == (1,) and callable(getattr(dataset, "cdf", None)):
+        from ganforge.metrics.toy import central_interval
+
+        lo, hi = central_interval(dataset, 0.9999)
+        pad = 0.5 * (hi - lo)
+        grid = (lo - pad, hi + pad, 400)
+    return SampleSnapshots(out, every=max(1, cfg.train.steps // 10), n=n, grid=grid)
 
 
 @dataclass
@@ -135,6 +176,7 @@ class TrainedGenerator(nn.Module):
         self.generator = run.experiment.generator
         self.prior = run.experiment.prior
         self.n_classes = run.experiment.dataset.n_classes
+        self.sample_shape = tuple(run.experiment.dataset.shape)  # one sample, e.g. (1, 28, 28)
         self.config = run.config
 
     @property

@@ -248,6 +248,14 @@ def test_bad_array_files(tmp_path):
     np.save(tmp_path / "obj.npy", np.array([None, 1], dtype=object), allow_pickle=True)
     with pytest.raises(DataError, match=r"obj\.npy: not a readable \.npy"):
         load("image_array", path=str(tmp_path / "obj.npy"), layout="NHW")
+    np.save(tmp_path / "full.npy", np.zeros((50, 8, 8), np.uint8))
+    (tmp_path / "cut.npy").write_bytes((tmp_path / "full.npy").read_bytes()[:1000])
+    with pytest.raises(DataError, match=r"cut\.npy: not a readable \.npy"):
+        load("image_array", path=str(tmp_path / "cut.npy"), layout="NHW")
+    np.savez_compressed(tmp_path / "full.npz", images=np.random.default_rng(0).random((50, 8, 8)))
+    (tmp_path / "cut.npz").write_bytes((tmp_path / "full.npz").read_bytes()[:2000])
+    with pytest.raises(DataError, match=r"cut\.npz: not a readable \.npz"):
+        load("image_array", path=str(tmp_path / "cut.npz"), layout="NHW")
     with pytest.raises(DataError, match=r"x\.png: unsupported array file type"):
         load("image_array", path=str(tmp_path / "x.png"), layout="NHW")
     with pytest.raises(DataError, match=r"missing\.npy: array file not found"):

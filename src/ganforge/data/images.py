@@ -40,6 +40,7 @@ import inspect
 import logging
 import math
 import os
+import zipfile
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -271,16 +272,15 @@ def _array_images(array: np.ndarray, layout: str, source: str, value_range: tupl
     """Validate an image array in ``layout`` and return the selected images as ``(N, H, W, C)``,
     uint8 or float32 in [0, 1]. Only the selected images are read (``.npy`` files are memory-mapped)."""
     expected = {"NHW": "(N, H, W)", "NHWC": "(N, H, W, C) with C = 1 or 3", "NCHW": "(N, C, H, W) with C = 1 or 3"}
-    ndim = 3 if layout == "NHW" else 4
-    c_axis = {"NHW": None, "NHWC": 3, "NCHW": 1}[layout]
-    if array.ndim != ndim or (c_axis is not None and array.shape[c_axis] not in (1, 3)) or 0 in array.shape[1:]:
+    h_axis, w_axis, c_axis = {"NHW": (1, 2, None), "NHWC": (1, 2, 3), "NCHW": (2, 3, 1)}[layout]
+    if array.ndim != len(layout) or (c_axis is not None and array.shape[c_axis] not in (1, 3)) \
+            or 0 in array.shape[1:]:
         raise DataError(f"{source}: images have shape {array.shape}, expected {expected[layout]} "
                         f"for data.layout={layout}")
     if array.dtype != np.uint8 and array.dtype.kind != "f":
         raise DataError(f"{source}: images have dtype {array.dtype}, expected uint8 or float")
-    hwc = {"NHW": (1, 2, None), "NHWC": (1, 2, 3), "NCHW": (2, 3, 1)}[layout]
-    h, w = array.shape[hwc[0]], array.shape[hwc[1]]
-    c = 1 if hwc[2] is None else array.shape[hwc[2]]
+    h, w = array.shape[h_axis], array.shape[w_axis]
+    c = 1 if c_axis is None else array.shape[c_axis]
     side_h, side_w = (options.resolution, options.resolution) if options.resolution else (h, w)
     _check_fits(len(select), options.channels or c, side_h, side_w, source)
     part = np.asarray(array[select.start : select.stop])
@@ -350,7 +350,7 @@ def image_array(path: str, layout: Literal["NHW", "NHWC", "NCHW"], images_key: s
             archive = np.load(p, allow_pickle=False)
         except FileNotFoundError:
             raise DataError(f"{p}: array file not found") from None
-        except (ValueError, OSError, EOFError, zlib.error) as exc:
+        except (ValueError, OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
             raise DataError(f"{p}: not a readable .npz archive ({str(exc).splitlines()[0]})") from None
         with archive:
             keys = list(archive.files)
@@ -360,8 +360,8 @@ def image_array(path: str, layout: Literal["NHW", "NHWC", "NCHW"], images_key: s
             try:
                 images = archive[images_key]
                 labels = archive[labels_key] if labels_key is not None else None
-            except (ValueError, OSError, EOFError, zlib.error) as exc:
-                raise DataError(f"{p}: array {images_key!r} is unreadable ({str(exc).splitlines()[0]})") from None
+            except (ValueError, OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
+                raise DataError(f"{p}: an array of the archive is unreadable ({str(exc).splitlines()[0]})") from None
         labels_source = f"{p}[{labels_key}]"
         source = f"{p}[{images_key}]"
     elif p.suffix == ".npy":

@@ -56,6 +56,9 @@ class BatchLoader:
             y = None if self.dataset.labels is None else self.dataset.labels[idx]
         else:
             x, y = self.dataset.sample(self.batch_size, self.generator)
+        if getattr(self.dataset, "hflip", False):  # random horizontal flips, from the loader's stream
+            flip = torch.rand(x.shape[0], generator=self.generator) < 0.5
+            x = torch.where(flip.view(-1, *([1] * (x.dim() - 1))), x.flip(-1), x)
         x = x.to(self.device, non_blocking=True)
         return x, (None if y is None else y.to(self.device, non_blocking=True))
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ganforge.diagnostics.diagnose import interleave, reference_for, settings_of
+from ganforge.diagnostics.analysis import interleave, reference_for, settings_of
 from ganforge.diagnostics.engine import Diagnoser, Observation
 from ganforge.diagnostics.events import json_safe, read_jsonl
 from ganforge.diagnostics.settings import DiagnosticsSettings

@@ -31,7 +31,13 @@ import numpy as np
 
 from ganforge.diagnostics.events import Event, json_safe
 from ganforge.diagnostics.settings import DiagnosticsSettings
-from ganforge.diagnostics.signals import SampleReference, equilibrium_gap, periodicity, sample_signals, value_gap
+from ganforge.diagnostics.signals import (
+    SampleReference,
+    equilibrium_gap,
+    periodicity,
+    sample_signals,
+    value_gap,
+)
 
 _FINITE_KEYS = ("d_cost", "g_cost", "value", "d_real", "d_fake", "grad_norm_d", "grad_norm_g")
 _OSC_SERIES = ("g_cost", "d_cost")
@@ -145,6 +151,7 @@ class Diagnoser:
         self.reference = reference
         self.cost_name = cost_name
         self.grad_g_peak = 0.0
+        self.peak_diversity = 0.0  # highest sample diversity seen (did the samples ever spread out?)
         self.series: dict[str, deque[float]] = {k: deque(maxlen=s.osc_window) for k in _OSC_SERIES}
         self.series_steps: deque[int] = deque(maxlen=s.osc_window)
         self.osc_periods: list[float] = []
@@ -285,8 +292,10 @@ class Diagnoser:
         if tuple(samples.shape[1:]) != tuple(self.reference.shape):
             record["skipped"] = f"sample shape {tuple(samples.shape[1:])} != data shape {self.reference.shape}"
             return Observation(record)
-        sig = sample_signals(samples, self.reference, s.n_reference, s.min_mode_share)
+        sig = sample_signals(samples, self.reference, s.n_diversity, s.min_mode_share)
         record.update(sig)
+        if math.isfinite(sig.get("diversity_ratio", math.nan)):
+            self.peak_diversity = max(self.peak_diversity, sig["diversity_ratio"])
         events: list[Event] = []
         judged = step >= self.warmup_step
         record["judged"] = judged
@@ -306,6 +315,7 @@ class Diagnoser:
         evidence = {k: sig[k] for k in ("diversity_ratio", "duplicate_rate", "real_duplicate_rate", "modes_captured",
                                         "n_modes", "hq_fraction", "mode_counts", "covered") if k in sig}
         evidence["reasons"] = reasons
+        evidence["peak_diversity"] = self.peak_diversity
         events += self.conditions["mode_collapse"].observe(
             step, bool(reasons), None, lambda a, b: self._collapse_event(a, b, evidence))
 
@@ -371,7 +381,10 @@ class Diagnoser:
             parts.append(f"samples cover {ev['modes_captured']} of {ev['n_modes']} modes "
                          f"({ev['hq_fraction']:.0%} on a mode)")
         if "diversity_ratio" in ev:
-            parts.append(f"sample diversity {ev['diversity_ratio']:.2f}x real data's")
+            never = ("diversity" in ev["reasons"] and ev["peak_diversity"] < self.settings.min_diversity)
+            parts.append(f"sample diversity {ev['diversity_ratio']:.2f}x real data's"
+                         + (f" (never above {ev['peak_diversity']:.2f}x: G has not spread out since it started)"
+                            if never else ""))
         if "duplicates" in ev["reasons"]:
             parts.append(f"{ev['duplicate_rate']:.0%} near-duplicates (real data {ev['real_duplicate_rate']:.0%})")
         msg = f"Mode collapse since step {start:,}: {', '.join(parts)}; {_TRY_COLLAPSE}"

@@ -30,7 +30,7 @@ class DiagnosticsSettings(BaseModel):
     # mode collapse, from sample snapshots
     sample_patience: PositiveInt = 2  # snapshots in a row a sample-based condition must hold
     warmup: Annotated[float, Field(ge=0, lt=1)] = 0.1  # fraction of train.steps before samples are judged
-    n_reference: PositiveInt = 1000  # real examples (and at most as many samples) for diversity
+    n_diversity: Annotated[int, Field(ge=2)] = 500  # real examples, and samples per snapshot, for diversity
     min_mode_share: Fraction = 0.1  # a mode is covered with >= this share of its expected samples
     collapse_modes: Fraction = 0.5  # covering at most this fraction of the modes is collapse
     min_hq_fraction: Fraction = 0.5  # samples must sit on modes before coverage is judged

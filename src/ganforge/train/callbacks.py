@@ -132,6 +132,7 @@ class SampleSnapshots(Callback):
         self.dir = Path(run_dir) / "samples"
         self.every, self.n, self.seed, self.grid = every, n, seed, grid
         self._z = None
+        self._y = None
 
     def _snapshot(self, trainer, state) -> None:
         import numpy as np
@@ -143,14 +144,19 @@ class SampleSnapshots(Callback):
         if self._z is None:
             g = torch.Generator().manual_seed(self.seed)
             self._z = exp.prior.sample(self.n, g, trainer.device)
+            k = exp.dataset.n_classes
+            # conditional players: a fixed, balanced label batch (class i at rows i, i+k, ...)
+            self._y = (torch.arange(self.n, device=trainer.device) % k) if k else None
         arrays = {}
         with torch.no_grad():
             was_training = exp.generator.training
             exp.generator.eval()
-            arrays["samples"] = exp.generator(self._z).float().cpu().numpy()
+            arrays["samples"] = exp.generator(self._z, self._y).float().cpu().numpy()
             exp.generator.train(was_training)
             if state.ema_generator is not None:
-                arrays["ema_samples"] = state.ema_generator(self._z).float().cpu().numpy()
+                arrays["ema_samples"] = state.ema_generator(self._z, self._y).float().cpu().numpy()
+            if self._y is not None:
+                arrays["labels"] = self._y.cpu().numpy()
             if self.grid is not None:
                 lo, hi, k = self.grid
                 xs = torch.linspace(lo, hi, k, device=trainer.device).reshape(-1, 1)

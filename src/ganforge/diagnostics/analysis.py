@@ -44,7 +44,7 @@ def settings_of(cfg: Any) -> DiagnosticsSettings:
 def reference_for(dataset: Any, settings: DiagnosticsSettings, seed: int = 0) -> SampleReference | None:
     """Real data's statistics for sample-based signals; None when the data cannot give them."""
     try:
-        return SampleReference.from_dataset(dataset, settings.n_reference, seed, settings.duplicate_radius)
+        return SampleReference.from_dataset(dataset, settings.n_diversity, seed, settings.duplicate_radius)
     except (NotImplementedError, ValueError, RuntimeError, TypeError):
         return None
 
