@@ -125,18 +125,109 @@ def traverse(run_dir: str, out: str, steps: int, rows: int, seed: int) -> None:
 
 
 @main.command("eval")
-@click.argument("run_dir", type=click.Path())
-@click.option("--n", "n", type=click.IntRange(min=2), default=2500, show_default=True, help="number of samples")
-@click.option("--seed", type=int, default=0, show_default=True)
-def evaluate(run_dir: str, n: int, seed: int) -> None:
-    """Measure a trained run; print JSON and write RUN_DIR/eval.json."""
-    from ganforge.evaluation import evaluate_run
-    from ganforge.io import write_json_atomic
-    from ganforge.run import load_run
+@click.argument("target", metavar="TARGET", type=click.Path())
+@click.option("--metrics", "metrics", default=None, metavar="LIST",
+              help="comma-separated: fid,kid,is,prdc,modes,memorization [image default: fid,kid,prdc]")
+@click.option("--n", "n", type=click.IntRange(min=2), default=None,
+              help="generated samples [toy runs: 2500, image runs: 10000; sample files: all]")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="latents of the samples, order of the real images, KID subsets")
+@click.option("--features", "features", default=None, metavar="NAME|FILE|MODULE:FACTORY",
+              help="feature space: mnist, digits, inception, a .safetensors classifier of ours, or a Python "
+                   "factory MODULE:FACTORY / FILE.py:FACTORY [default: the dataset's classifier, else inception]")
+@click.option("--inception-weights", "inception_weights", default=None, type=click.Path(dir_okay=False),
+              help="FID Inception-v3 weights file (.pth state dict or .safetensors) [env GANFORGE_INCEPTION_WEIGHTS]")
+@click.option("--floor", is_flag=True,
+              help="also measure real vs real (two disjoint halves of the real images): the best reachable values")
+@click.option("--real", "real", default=None, metavar="DATASET|PATH",
+              help="real images: a dataset name (digits, mnist, ...) or a folder / .npy / .npz of images "
+                   "[runs: the run's own data]")
+@click.option("--real-path", "real_path", default=None, type=click.Path(),
+              help="the real dataset's path parameter, e.g. the MNIST IDX directory")
+@click.option("--real-set", "real_set", multiple=True, metavar="KEY=VALUE",
+              help="another real dataset parameter, e.g. --real-set split=test (repeatable)")
+@click.option("--heldout", "heldout", default=None, metavar="DATASET|PATH",
+              help="memorization: real images the generator never saw [default: half of the real images]")
+@click.option("--heldout-set", "heldout_set", multiple=True, metavar="KEY=VALUE",
+              help="a --heldout dataset parameter on top of the real data's, e.g. --heldout-set split=test")
+@click.option("--n-real", "n_real", type=click.IntRange(min=4), default=None, help="use at most this many real images")
+@click.option("--batch-size", "batch_size", type=click.IntRange(min=1), default=250, show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N")
+@click.option("--out", "out", default=None, type=click.Path(dir_okay=False),
+              help="JSON file to write [TARGET/eval.json, or NAME.eval.json beside an array]")
+def evaluate(target: str, metrics: str | None, n: int | None, seed: int, features: str | None,
+             inception_weights: str | None, floor: bool, real: str | None, real_path: str | None,
+             real_set: tuple[str, ...], heldout: str | None, heldout_set: tuple[str, ...], n_real: int | None,
+             batch_size: int, device: str, out: str | None) -> None:
+    """Measure TARGET; print JSON and write it to TARGET/eval.json.
 
-    report = evaluate_run(load_run(run_dir), n=n, seed=seed)
-    write_json_atomic(Path(run_dir) / "eval.json", report)
+    \b
+    TARGET is one of:
+      a run directory   toy data: the exact protocol (modes, W1, D*); images: metrics in a
+                        feature space between --n samples of the EMA generator and the run's data
+      a folder of PNG/JPEG samples, or a .npy / .npz array of samples (uint8 0..255, or floats
+                        in [-1, 1] as `ganforge sample` writes; NCHW, NHWC or NHW): needs --real
+
+    \b
+    Examples:
+      ganforge eval runs/mnist --metrics fid,kid,prdc,modes --floor --real-path data/mnist
+      ganforge eval samples.npy --real mnist --real-path data/mnist --real-set split=test
+      ganforge eval samples/ --real real_images/ --features inception --inception-weights pt_inception.pth
+    """
+    from ganforge.config import parse_override
+    from ganforge.evaluation import EvalRequest, default_output, evaluate_target
+    from ganforge.io import write_json_atomic
+
+    params = dict(parse_override(text) for text in real_set)
+    if real_path is not None:
+        params["path"] = real_path
+    names = None if metrics is None else tuple(m.strip() for m in metrics.split(",") if m.strip())
+    req = EvalRequest(metrics=names, n=n, seed=seed, features=features, floor=floor, real=real, real_params=params,
+                      heldout=heldout, heldout_params=dict(parse_override(t) for t in heldout_set), n_real=n_real,
+                      inception_weights=inception_weights, batch_size=batch_size, device=device)
+    report = evaluate_target(target, req)
+    write_json_atomic(Path(out) if out else default_output(Path(target)), report)
     click.echo(json.dumps(report, indent=2))
+
+
+@main.group()
+def features() -> None:
+    """Feature extractors for evaluation: list them, train our classifiers."""
+
+
+@features.command("list")
+def features_list() -> None:
+    """The registered feature extractors."""
+    from ganforge.features.extractors import EXTRACTORS
+
+    for name in EXTRACTORS.names():
+        doc = (EXTRACTORS.get(name).__doc__ or "").strip().splitlines()[0]
+        click.echo(f"{name:12s} {doc}")
+
+
+@features.command("train")
+@click.argument("name", type=click.Choice(["digits", "mnist"]))
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="FILE.safetensors")
+@click.option("--data-path", "data_path", default=None, type=click.Path(),
+              help="mnist: the directory holding t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="[the recipe's: digits 60, mnist 12]")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="torch threads; the weights are bit-identical for the same seed and thread count")
+@click.option("--quiet", is_flag=True, help="no per-epoch lines on stderr")
+def features_train(name: str, out: str, data_path: str | None, seed: int, epochs: int | None, threads: int,
+                   quiet: bool) -> None:
+    """Train our NAME classifier reproducibly and write it as a .safetensors file; print JSON.
+
+    \b
+    digits: scikit-learn's 8x8 digits, train on the first 1,437, hold out the last 360
+    mnist:  the 10,000 MNIST test images, train on the first 8,000, hold out the last 2,000
+    """
+    from ganforge.features.training import train_and_save
+
+    log = None if quiet else (lambda line: click.echo(line, err=True))
+    result = train_and_save(name, out, data_path=data_path, seed=seed, epochs=epochs, threads=threads, log=log)
+    click.echo(json.dumps(result, indent=2))
 
 
 @main.command()

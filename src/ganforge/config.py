@@ -101,6 +101,7 @@ class TrainConfig(Section):
     progress: bool = True
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16 = autocast with fp32 master weights
     guard: GuardConfig = GuardConfig()
+    sync_batch_norm: bool = False  # distributed runs: batch norm statistics over all processes
 
 
 # Fields of ``train`` that do not change the trajectory: a run may be resumed with other values.

@@ -8,16 +8,24 @@ For toy distributions, whose density and modes are known, the numbers are exact 
 - 1-D distributions: Wasserstein-1 distance and KS statistic to the true distribution, and the
   discriminator against the optimal D* = p_data / (p_data + p_model) on a grid over the data's
   central 99 % (p_model estimated from samples by a Gaussian KDE).
+
+For images (image runs, or any folder / ``.npy`` / ``.npz`` of samples) the numbers are measured
+in a feature space (``ganforge.features``): FID, KID, IS, precision/recall, density/coverage, the
+classifier's mode count and the memorization check, each optionally with its real-vs-real floor
+(:func:`evaluate_target`, behind ``ganforge eval``).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
+from ganforge.errors import GanforgeError
 from ganforge.metrics.toy import (
     central_interval,
     discriminator_gap,
@@ -28,6 +36,11 @@ from ganforge.metrics.toy import (
     wasserstein1,
 )
 from ganforge.run import LoadedRun, TrainedGenerator
+
+if TYPE_CHECKING:
+    from ganforge.config import Config
+    from ganforge.data import Dataset
+    from ganforge.features.sources import ImageSource
 
 
 def data_std_1d(dataset: Any) -> float:
@@ -83,3 +96,183 @@ def evaluate_run(run: LoadedRun, n: int = 2500, seed: int = 0) -> dict[str, Any]
                        "hq_fraction": r.hq_fraction, "reverse_kl": r.reverse_kl,
                        "mode_counts": list(r.counts)})
     return {k: (v if not isinstance(v, float) or math.isfinite(v) else str(v)) for k, v in report.items()}
+
+
+# -- images: runs, sample folders and arrays ------------------------------------------------------
+
+#: Generated samples per evaluation of an image run when ``--n`` is not given (FID is biased by the
+#: sample size; 10,000 is the usual minimum for comparable numbers).
+DEFAULT_IMAGE_N = 10_000
+DEFAULT_TOY_N = 2_500
+DEFAULT_IMAGE_METRICS = ("fid", "kid", "prdc")
+
+
+class EvalError(GanforgeError, ValueError):
+    """``ganforge eval`` was asked for something it cannot measure."""
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    """What ``ganforge eval`` was asked; None means "the default for this kind of target"."""
+
+    metrics: tuple[str, ...] | None = None
+    n: int | None = None
+    seed: int = 0
+    features: str | None = None
+    floor: bool = False
+    real: str | None = None  # a dataset name, or a folder / .npy / .npz of real images
+    real_params: dict[str, Any] = field(default_factory=dict)  # dataset parameters (--real-path, --real-set)
+    heldout: str | None = None  # like ``real``: images never trained on (memorization)
+    heldout_params: dict[str, Any] = field(default_factory=dict)  # on top of the real data's, same dataset
+    n_real: int | None = None
+    inception_weights: str | None = None
+    batch_size: int = 250
+    device: str = "cpu"
+
+    @property
+    def asks_for_features(self) -> bool:
+        return bool(self.metrics is not None or self.features or self.floor or self.real or self.real_params or self.heldout)
+
+
+def _is_image_dataset(dataset: Any) -> bool:
+    return getattr(dataset, "examples", None) is not None and len(getattr(dataset, "shape", ())) == 3
+
+
+def build_image_dataset(name: str, params: dict[str, Any], what: str) -> Dataset:
+    from ganforge.data import DATASETS
+
+    dataset = DATASETS.build(name, params, where=what)
+    if not _is_image_dataset(dataset):
+        raise EvalError(f"{what} {name!r} is not an image dataset (its examples have shape {tuple(dataset.shape)})")
+    return dataset
+
+
+def open_images(spec: str, params: dict[str, Any], what: str) -> tuple[ImageSource, str | None]:
+    """A dataset name (with ``params``), or a folder / .npy / .npz of images -> (source, dataset name)."""
+    from ganforge.data import DATASETS
+    from ganforge.features.sources import TensorSource, open_samples
+
+    if spec in DATASETS:
+        dataset = build_image_dataset(spec, params, what)
+        return TensorSource(dataset.examples, getattr(dataset, "targets", None), name=spec), spec
+    if params:
+        raise EvalError(f"{what} {spec}: --real-path / --real-set set parameters of a dataset, and {spec!r} is not "
+                        f"one (datasets: {', '.join(DATASETS.names())})")
+    p = Path(spec)
+    if not p.exists():
+        raise EvalError(f"{what} {spec!r}: neither a dataset ({', '.join(DATASETS.names())}) nor an existing "
+                        "folder / .npy / .npz of images")
+    return open_samples(p), None
+
+
+def _load_image_run(run_dir: Path, dataset: Dataset | None) -> LoadedRun:
+    """``load_run``, with the real data built from overridden parameters (the run's data may live
+    elsewhere on this machine: ``--real-path``)."""
+    from ganforge.components import build_experiment
+    from ganforge.errors import CheckpointError
+    from ganforge.run import RunDirError, load_run, read_run_config
+    from ganforge.train.checkpoint import list_checkpoints, load_checkpoint
+
+    if dataset is None:
+        return load_run(run_dir)
+    cfg = read_run_config(run_dir)
+    found = list_checkpoints(run_dir / "checkpoints")
+    if not found:
+        raise RunDirError(f"{run_dir} has no checkpoint yet (train it first)")
+    step, path = found[-1]
+    state = load_checkpoint(path, cfg.trajectory_hash())
+    exp = build_experiment(cfg, dataset)
+    weights = state["ema_generator"] if state.get("ema_generator") is not None else state["generator"]
+    try:
+        exp.generator.load_state_dict(weights)
+    except (RuntimeError, KeyError) as exc:
+        raise CheckpointError(f"{path} does not fit the players of {run_dir}/config.yaml "
+                              f"({str(exc).splitlines()[0][:160]})") from None
+    exp.generator.eval()
+    return LoadedRun(cfg, exp, int(state["step"]), path)
+
+
+def _run_real(cfg: Config, run: LoadedRun | None, req: EvalRequest) -> tuple[ImageSource, str]:
+    from ganforge.features.sources import TensorSource
+
+    name = cfg.data.name
+    if run is not None and not req.real_params:
+        dataset = run.experiment.dataset
+    else:
+        dataset = build_image_dataset(name, {**cfg.data.params, **req.real_params}, "data")
+    return TensorSource(dataset.examples, getattr(dataset, "targets", None), name=f"{name} (the run's data)"), name
+
+
+def default_output(target: Path) -> Path:
+    """Where ``ganforge eval TARGET`` writes its JSON: TARGET/eval.json for directories,
+    ``NAME.eval.json`` beside an array file."""
+    return target / "eval.json" if target.is_dir() else target.with_name(target.stem + ".eval.json")
+
+
+def evaluate_target(target: str | Path, req: EvalRequest) -> dict[str, Any]:
+    """``ganforge eval TARGET``: a run directory (toy or image), a folder of sample images, or a
+    ``.npy`` / ``.npz`` array of samples. Returns the JSON-able report."""
+    from ganforge.features.evaluate import EvalSettings, evaluate_images
+    from ganforge.features.extractors import default_features, load_extractor
+    from ganforge.features.sources import GeneratorSource
+
+    path = Path(target)
+    if not path.exists():
+        raise EvalError(f"{path}: not found; expected a run directory, a folder of sample images, or a .npy / .npz "
+                        "array of samples")
+    settings = EvalSettings(batch_size=req.batch_size, seed=req.seed)
+    head: dict[str, Any]
+    if path.is_dir() and (path / "config.yaml").exists():
+        from ganforge.run import read_run_config
+
+        cfg = read_run_config(path)
+        override = None
+        if req.real is None and req.real_params:
+            override = build_image_dataset(cfg.data.name, {**cfg.data.params, **req.real_params}, "data")
+        run = _load_image_run(path, override)
+        if not _is_image_dataset(run.experiment.dataset):
+            if req.asks_for_features:
+                raise EvalError(f"{path}: a toy run is measured with its exact protocol (modes, W1, D*); --metrics, "
+                                "--features, --floor and --real apply to image runs and to sample files")
+            return evaluate_run(run, n=req.n or DEFAULT_TOY_N, seed=req.seed)
+        n = req.n or DEFAULT_IMAGE_N
+        fake: ImageSource = GeneratorSource(run.generator, run.experiment.prior, n, seed=req.seed,
+                                            n_classes=run.experiment.dataset.n_classes, device=req.device,
+                                            name=f"{path} (EMA generator, step {run.step})")
+        if req.real is None:
+            real, real_name = _run_real(cfg, run, req)
+        else:
+            real, real_name = open_images(req.real, req.real_params, "--real")
+        dataset_name = real_name or cfg.data.name
+        head = {"run": str(path), "step": run.step, "dataset": cfg.data.name, "n": n, "seed": req.seed}
+        if req.real is None:
+            cfg_name, base_params = cfg.data.name, {**cfg.data.params, **req.real_params}
+        else:
+            cfg_name, base_params = req.real, req.real_params
+    else:
+        from ganforge.features.sources import open_samples
+
+        fake = open_samples(path)
+        if req.real is None:
+            raise EvalError(f"{path}: samples outside a run directory need --real: a dataset name (digits, or mnist "
+                            "with --real-path DIR) or a folder / .npy / .npz of real images")
+        if req.n is not None and req.n < len(fake):
+            import torch
+
+            fake = fake.subset(torch.arange(req.n))
+        real, dataset_name = open_images(req.real, req.real_params, "--real")
+        head = {"samples": str(path), "n": len(fake), "seed": req.seed}
+        base_params = req.real_params if req.real is not None else {}
+        cfg_name = req.real
+    heldout = None
+    if req.heldout is not None:
+        # a dataset named like the real one inherits its parameters (e.g. mnist's path), then --heldout-set
+        inherited = base_params if req.heldout == cfg_name else {}
+        heldout, _ = open_images(req.heldout, {**inherited, **req.heldout_params}, "--heldout")
+    features = req.features or default_features(dataset_name)
+    extractor = load_extractor(features, inception_weights=req.inception_weights, device=req.device)
+    metrics = req.metrics if req.metrics is not None else DEFAULT_IMAGE_METRICS
+    report = evaluate_images(fake, real, extractor, metrics, floor=req.floor, heldout=heldout, n_real=req.n_real,
+                             settings=settings)
+    return {**head, **report}
+

@@ -101,7 +101,7 @@ def test_rank_shards_are_disjoint_and_cover_each_epoch(world_size):
     epochs = 3
     shards = []
     for rank in range(world_size):
-        loader = BatchLoader(Arange(n), batch_size=per_rank, seed=4, rank=rank, world_size=world_size)
+        loader = BatchLoader(Arange(n), batch_size=n, seed=4, rank=rank, world_size=world_size)
         shards.append(take(loader, epochs))  # one batch = one rank's share of an epoch
     for e in range(epochs):
         parts = [set(shards[r][e]) for r in range(world_size)]

@@ -11,30 +11,32 @@ from ganforge.data.base import Dataset
 
 
 class BatchLoader:
-    """Yields ``(x (B, *shape), y (B,) or None)`` forever, from a distribution or a finite dataset.
+    """Yields ``(x (b, *shape), y (b,) or None)`` forever, from a distribution or a finite dataset.
+
+    ``batch_size`` is the *global* batch. Every process of a distributed run walks the same global
+    stream (same generator, same state) and keeps its slice ``[rank::world_size]`` of each global
+    batch, so that the union over ranks is exactly the batch a single process would see: a run on N
+    processes follows the 1-process trajectory, and a checkpoint resumes on any number of processes.
 
     A finite dataset is visited in shuffled epochs (the last partial batch wraps into the next
-    epoch, so every batch has exactly B examples). All randomness comes from one torch.Generator
-    seeded by ``seed``; ``state_dict`` captures the position exactly, for bit-exact resume.
-    ``rank``/``world_size`` give each process of a distributed run its own disjoint shard.
+    epoch, so every batch has exactly ``batch_size`` examples). All randomness comes from one
+    torch.Generator seeded by ``seed``; ``state_dict`` captures the position exactly.
     """
 
     def __init__(self, dataset: Dataset, batch_size: int, seed: int, device: torch.device | str = "cpu",
                  rank: int = 0, world_size: int = 1):
+        if batch_size % world_size:
+            raise ValueError(f"the global batch size {batch_size} must be divisible by the {world_size} processes")
         self.dataset, self.batch_size, self.device = dataset, batch_size, torch.device(device)
         self.rank, self.world_size = rank, world_size
-        # A finite dataset is shuffled identically on every rank, then sharded; a distribution is
-        # sampled with a different stream on each rank.
-        stream = 0 if dataset.is_finite else rank
-        self.generator = torch.Generator().manual_seed(seed * 1_000_003 + 17 + 7919 * stream)
+        self.generator = torch.Generator().manual_seed(seed * 1_000_003 + 17)
         self._epoch_state: Tensor | None = None  # generator state before this epoch's permutation
         self._perm: Tensor | None = None
         self._pos = 0
 
     def _new_epoch(self) -> None:
         self._epoch_state = self.generator.get_state()
-        perm = torch.randperm(len(self.dataset), generator=self.generator)
-        self._perm = perm[self.rank :: self.world_size]
+        self._perm = torch.randperm(len(self.dataset), generator=self.generator)
         self._pos = 0
 
     def _take(self, n: int) -> Tensor:
@@ -50,14 +52,18 @@ class BatchLoader:
         return torch.cat(parts) if len(parts) > 1 else parts[0]
 
     def next(self) -> tuple[Tensor, Tensor | None]:
+        r, w = self.rank, self.world_size
         if self.dataset.is_finite:
-            idx = self._take(self.batch_size)
+            idx = self._take(self.batch_size)[r::w]
             x = self.dataset.examples[idx]  # type: ignore[index]
             y = None if self.dataset.labels is None else self.dataset.labels[idx]
+            flip_draw = self.batch_size
         else:
             x, y = self.dataset.sample(self.batch_size, self.generator)
+            x, y = x[r::w], (None if y is None else y[r::w])
+            flip_draw = self.batch_size
         if getattr(self.dataset, "hflip", False):  # random horizontal flips, from the loader's stream
-            flip = torch.rand(x.shape[0], generator=self.generator) < 0.5
+            flip = (torch.rand(flip_draw, generator=self.generator) < 0.5)[r::w]
             x = torch.where(flip.view(-1, *([1] * (x.dim() - 1))), x.flip(-1), x)
         x = x.to(self.device, non_blocking=True)
         return x, (None if y is None else y.to(self.device, non_blocking=True))

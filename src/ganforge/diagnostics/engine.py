@@ -13,7 +13,8 @@ Detectors:
 - ``mode_collapse`` (snapshots after the warm-up): for toy mixtures, samples sit on modes
   (HQ fraction >= ``min_hq_fraction``) but cover at most ``collapse_modes`` of them; for any data,
   mean pairwise distance below ``min_diversity`` x real data's, or ``max_duplicates`` of the
-  samples with a near-duplicate.
+  samples with a near-duplicate, once the samples had spread out (or, when they never did, from
+  step ``stuck_after`` on: a young generator near its initial output has not collapsed).
 - ``oscillation``: a stable period in the detrended g_cost or d_cost series (``signals.periodicity``),
   or the covered modes changing from snapshot to snapshot while few are covered (mode hopping).
 - ``non_finite``: NaN or Inf in a logged cost, D output or gradient norm.
@@ -305,9 +306,12 @@ class Diagnoser:
         ref = self.reference
         reasons = []
         div, dup = sig.get("diversity_ratio", math.nan), sig.get("duplicate_rate", math.nan)
-        if math.isfinite(div) and div < s.min_diversity:
+        # low diversity is collapse once the samples had spread out, or when they never did for long
+        judge_spread = self.peak_diversity >= s.min_diversity or step >= s.stuck_after
+        if judge_spread and math.isfinite(div) and div < s.min_diversity:
             reasons.append("diversity")
-        if math.isfinite(dup) and dup >= s.max_duplicates and ref.duplicate_rate < s.max_duplicates / 2:
+        if (judge_spread and math.isfinite(dup) and dup >= s.max_duplicates
+                and ref.duplicate_rate < s.max_duplicates / 2):
             reasons.append("duplicates")
         on_modes = ref.is_mixture and sig.get("hq_fraction", 0.0) >= s.min_hq_fraction
         if on_modes and sig["modes_captured"] <= s.collapse_modes * sig["n_modes"]:

@@ -30,6 +30,9 @@ class DiagnosticsSettings(BaseModel):
     # mode collapse, from sample snapshots
     sample_patience: PositiveInt = 2  # snapshots in a row a sample-based condition must hold
     warmup: Annotated[float, Field(ge=0, lt=1)] = 0.1  # fraction of train.steps before samples are judged
+    # samples that never spread out (G still near its initial output) count as collapsed only from this
+    # step on: early on, a contracted generator has not learned yet, it has not collapsed
+    stuck_after: Annotated[int, Field(ge=0)] = 1000
     n_diversity: Annotated[int, Field(ge=2)] = 500  # real examples, and samples per snapshot, for diversity
     min_mode_share: Fraction = 0.1  # a mode is covered with >= this share of its expected samples
     collapse_modes: Fraction = 0.5  # covering at most this fraction of the modes is collapse

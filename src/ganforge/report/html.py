@@ -320,7 +320,8 @@ def _samples_figure(run: _Run, snaps: list[tuple[int, dict[str, np.ndarray]]]) -
     return None, f"No figure for samples of shape {tuple(x0.shape[1:])}."
 
 
-def _mode_histogram(run: _Run, snaps: list[tuple[int, dict[str, np.ndarray]]]) -> str | None:
+def _mode_histogram(run: _Run, snaps: list[tuple[int, dict[str, np.ndarray]]]) -> tuple[str, str] | None:
+    """The mode histogram of a toy mixture (from eval.json, else the last snapshot) and its source."""
     ds = run.dataset
     if ds is None or getattr(ds, "modes", None) is None or len(ds.shape) != 1 or ds.shape[0] < 2:
         return None
@@ -333,6 +334,8 @@ def _mode_histogram(run: _Run, snaps: list[tuple[int, dict[str, np.ndarray]]]) -
 
         step, arr = snaps[-1]
         x = arr.get("ema_samples", arr["samples"])
+        if x.ndim != 2 or tuple(x.shape[1:]) != tuple(ds.shape):
+            return None
         ref = SampleReference.from_examples(np.zeros((2, ds.shape[0])), modes=ds.modes, mode_stds=ds.mode_stds,
                                             weights=ds.weights)
         counts, where = np.asarray(mode_coverage(x, ref).counts, dtype=float), f"snapshot at step {step}"
@@ -347,9 +350,9 @@ def _mode_histogram(run: _Run, snaps: list[tuple[int, dict[str, np.ndarray]]]) -
             lw=1.2, label="expected from the true weights")
     ax.set_xlabel("mode")
     ax.set_ylabel("samples")
-    ax.set_title(f"Mode histogram: high-quality samples (within 3 std of a mode) per mode, {where}")
+    ax.set_title(f"Mode histogram ({where})")
     ax.legend(fontsize=8)
-    return _fig_uri(fig)
+    return _fig_uri(fig), where
 
 
 def _events_html(events: list[Event]) -> str:
@@ -425,9 +428,11 @@ def render_report(run_dir: str | Path) -> str:
     parts.append("<h2>Samples over training</h2>")
     uri, caption = _samples_figure(run, snaps)
     parts.append((_img(uri, "samples over training") if uri else "") + f'<p class="note">{_esc(caption)}</p>')
-    uri = _mode_histogram(run, snaps)
-    if uri:
-        parts += ["<h2>Mode histogram</h2>", _img(uri, "mode histogram")]
+    hist = _mode_histogram(run, snaps)
+    if hist:
+        parts += ["<h2>Mode histogram</h2>", _img(hist[0], "mode histogram"),
+                  f'<p class="note">High-quality samples (within 3 std of a mode) per mode, from {_esc(hist[1])}; '
+                  "the red line is what the true weights would give.</p>"]
 
     parts.append("<h2>Metrics (eval.json)</h2>")
     if run.eval:

@@ -12,7 +12,6 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -22,8 +21,9 @@ from ganforge.config import Config
 from ganforge.data.loader import BatchLoader
 from ganforge.errors import CheckpointError, ConfigError, DivergenceError
 from ganforge.train.callbacks import Callback
-from ganforge.train.memory import check_batch_fits
 from ganforge.train.checkpoint import checkpoint_path, list_checkpoints, load_checkpoint, save_checkpoint
+from ganforge.train.distributed import DiscriminatorPass, DistInfo, all_reduce_mean_, barrier, wrap
+from ganforge.train.memory import check_batch_fits
 from ganforge.train.state import TrainState, lr_factor
 
 # Running sums kept on the device between log steps, in this order.
@@ -66,15 +66,17 @@ class Trainer:
     """
 
     def __init__(self, cfg: Config, run_dir: str | Path | None = None, callbacks: list[Callback] | None = None,
-                 experiment: Experiment | None = None, rank: int = 0, world_size: int = 1):
+                 experiment: Experiment | None = None, dist_info: DistInfo | None = None):
         self.cfg = cfg
         self.run_dir = None if run_dir is None else Path(run_dir)
         self.callbacks = list(callbacks or [])
         self.experiment = experiment
-        self.rank, self.world_size = rank, world_size
+        self.dist = dist_info or DistInfo()
+        self.rank, self.world_size = self.dist.rank, self.dist.world_size
         self.device: torch.device | None = None
         self.state: TrainState | None = None
         self._d_params: list[torch.nn.Parameter] | None = None
+        self._resumed = False
 
     # -- set-up ----------------------------------------------------------------------------------
 
@@ -87,6 +89,11 @@ class Trainer:
         if cfg.train.threads is not None:
             torch.set_num_threads(cfg.train.threads)
         self.device = resolve_device(cfg.train.device)
+        if self.device.type == "cuda" and self.dist.enabled:
+            self.device = torch.device("cuda", self.dist.local_rank)
+        if cfg.train.batch_size % self.world_size:
+            raise ConfigError("train.batch_size", f"the global batch {cfg.train.batch_size} must be divisible by "
+                                                  f"the {self.world_size} processes")
         exp = self.experiment = self.experiment or build_experiment(cfg)
         exp.generator.to(self.device)
         exp.discriminator.to(self.device)
@@ -95,8 +102,16 @@ class Trainer:
         loader = BatchLoader(exp.dataset, cfg.train.batch_size, cfg.train.seed, self.device,
                              self.rank, self.world_size)
         torch.manual_seed(cfg.train.seed)  # dropout and other uses of the global stream
+        if cfg.train.sync_batch_norm and self.dist.enabled:
+            exp.generator = nn.SyncBatchNorm.convert_sync_batchnorm(exp.generator)
+            exp.discriminator = nn.SyncBatchNorm.convert_sync_batchnorm(exp.discriminator)
         self.state = TrainState.create(cfg, exp.generator, exp.discriminator, loader)
         self._resume()
+        # What the training step calls: DDP wrappers when distributed (gradients averaged across
+        # processes). The G step calls the bare D, whose weights get no gradient there, so DDP never
+        # waits for D gradients that do not come (no find_unused_parameters needed).
+        self._g_forward = wrap(exp.generator, self.dist, self.device)
+        self._d_pass = wrap(DiscriminatorPass(exp.discriminator, bool(exp.auxiliary)), self.dist, self.device)
         return self.state
 
     def _resume(self) -> None:
@@ -104,8 +119,10 @@ class Trainer:
         if self.checkpoint_dir is None:
             return
         found = list_checkpoints(self.checkpoint_dir)
+        barrier(self.dist)  # every process has looked before rank 0 may write anything
         if not found:
             return
+        self._resumed = True
         step, path = found[-1]
         state = load_checkpoint(path, self.cfg.trajectory_hash())
         try:
@@ -132,24 +149,8 @@ class Trainer:
     def _discriminate(self, real: Tensor, fake: Tensor, y: Tensor | None
                       ) -> tuple[Tensor, Tensor, dict[str, Tensor], dict[str, Tensor]]:
         """D's logits (and auxiliary heads) on real and fake: one pass over both when D does not
-        couple the examples of a batch."""
-        exp = self.experiment
-        assert exp is not None
-        D = exp.discriminator
-        use_aux = bool(exp.auxiliary)
-
-        def run(x: Tensor, labels: Tensor | None) -> tuple[Tensor, dict[str, Tensor]]:
-            if use_aux:
-                logits, aux = D.forward_aux(x, labels)
-                return logits.float(), aux
-            return D(x, labels).float(), {}
-
-        if getattr(D, "batch_coupled", False) or real.shape[0] != fake.shape[0]:
-            (d_real, aux_r), (d_fake, aux_f) = run(real, y), run(fake, y)
-            return d_real, d_fake, aux_r, aux_f
-        n = real.shape[0]
-        logits, aux = run(torch.cat([real, fake]), None if y is None else torch.cat([y, y]))
-        return logits[:n], logits[n:], {k: v[:n] for k, v in aux.items()}, {k: v[n:] for k, v in aux.items()}
+        couple the examples of a batch (see DiscriminatorPass)."""
+        return self._d_pass(real, fake, y)
 
     def _discriminator_loss(self, s: TrainState, real: Tensor, fake: Tensor, y: Tensor | None, z: Tensor,
                             sums: Tensor) -> Tensor:
@@ -206,8 +207,7 @@ class Trainer:
         """One generator step, preceded by n_critic discriminator steps. Returns gradient norms."""
         exp = self.experiment
         assert exp is not None and self.device is not None
-        G, D, prior, cost = exp.generator, exp.discriminator, exp.prior, exp.cost
-        B, dev = self.cfg.train.batch_size, self.device
+        G, D, cost = exp.generator, exp.discriminator, exp.cost
         norms: dict[str, Tensor] = {}
         simultaneous = self.cfg.train.update == "simultaneous"
         n_d_only = self.cfg.train.n_critic - (1 if simultaneous else 0)
@@ -215,12 +215,12 @@ class Trainer:
         fake_for_g = None
         for i in range(n_d_only):
             real, y = s.loader.next()
-            z = prior.sample(B, s.rng, dev)
+            z = self._latent(s)
             reuse = not simultaneous and i == n_d_only - 1
             # The last D step's fakes are kept with their graph and reused by the G step (against
             # the updated D), which saves one generator forward pass per step.
             with torch.set_grad_enabled(reuse), self._autocast():
-                fake = G(z, y)
+                fake = self._g_forward(z, y)
             if reuse:
                 fake_for_g = (fake, real, y, z)
             loss_d = self._discriminator_loss(s, real, fake.detach().float(), y, z, sums)
@@ -233,11 +233,11 @@ class Trainer:
 
         if fake_for_g is None:
             real, y = s.loader.next()
-            z = prior.sample(B, s.rng, dev)
+            z = self._latent(s)
         if simultaneous:
             # Both players' gradients are taken at the same point (theta_D, theta_G), then both step.
             with self._autocast():
-                fake = G(z, y).float()
+                fake = self._g_forward(z, y).float()
             loss_d = self._discriminator_loss(s, real, fake, y, z, sums)
             d_real, d_fake, aux_fake = self._last_outputs
             loss_g = cost.generator_cost(d_fake, d_real if cost.generator_needs_real else None)
@@ -265,7 +265,7 @@ class Trainer:
                     if fake_for_g is not None:
                         fake, real, y, z = fake_for_g
                     else:
-                        fake = G(z, y)
+                        fake = self._g_forward(z, y)
                     if exp.auxiliary:
                         d_fake, aux_fake = D.forward_aux(fake, y)
                     else:
@@ -288,6 +288,12 @@ class Trainer:
         self._update_ema(s)
         return norms
 
+    def _latent(self, s: TrainState) -> Tensor:
+        """This process's slice of the global latent batch (every process draws the same batch)."""
+        assert self.experiment is not None
+        z = self.experiment.prior.sample(self.cfg.train.batch_size, s.rng, self.device)
+        return z[self.rank :: self.world_size] if self.dist.enabled else z
+
     @torch.no_grad()
     def _update_ema(self, s: TrainState) -> None:
         if s.ema_generator is None:
@@ -304,12 +310,16 @@ class Trainer:
     # -- the loop --------------------------------------------------------------------------------
 
     def save(self, s: TrainState) -> Path | None:
-        if self.checkpoint_dir is None or self.rank != 0:
+        if self.checkpoint_dir is None:
+            return None
+        if self.rank != 0:
+            barrier(self.dist)  # the others wait until rank 0 has written it
             return None
         path = save_checkpoint(checkpoint_path(self.checkpoint_dir, s.step), s.state_dict(),
                                self.cfg.trajectory_hash())
         for _, old in list_checkpoints(self.checkpoint_dir)[: -self.cfg.train.keep_checkpoints]:
             old.unlink(missing_ok=True)
+        barrier(self.dist)
         return path
 
     def _weights_finite(self, s: TrainState) -> bool:
@@ -360,7 +370,7 @@ class Trainer:
         cfg = self.cfg.train
         self._good_state = None
         if cfg.guard.enabled and s.step == 0 and self._divergence(s, None) is None:
-            if self.checkpoint_dir is not None and not list_checkpoints(self.checkpoint_dir):
+            if self.checkpoint_dir is not None and not self._resumed:
                 self.save(s)  # a rollback target before the first regular checkpoint
             self._remember_good(s)
         for cb in self.callbacks:
@@ -380,7 +390,7 @@ class Trainer:
             at_checkpoint = s.step % cfg.checkpoint_every == 0 or s.step == cfg.steps
             scalars: dict[str, float] | None = None
             if want_norms or s.step == cfg.steps:
-                values = sums.tolist()  # the one host sync of the window
+                values = all_reduce_mean_(sums.clone(), self.dist).tolist()  # the one host sync of the window
                 scalars = {}
                 for name, v in zip(_STATS, values, strict=True):
                     scalars[name] = v / (n_g if name == "g_cost" else max(n_d, 1))

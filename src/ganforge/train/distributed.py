@@ -1,0 +1,90 @@
+"""Distributed data-parallel training on PyTorch's own engine (torchrun + DistributedDataParallel).
+
+``torchrun --nproc_per_node=N -m ganforge train CONFIG --out DIR`` runs the same config on N
+processes: gloo on CPU, nccl on GPU. ``train.batch_size`` stays the *global* batch: each process
+takes its slice of every global batch of real examples and latent vectors, and DDP averages the
+players' gradients, so N processes follow the 1-process trajectory up to floating-point reduction
+order, and a checkpoint resumes on any number of processes. Only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def from_env() -> DistInfo:
+    """Read torchrun's environment and start the process group (once); 1 process otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(local_rank)
+        dist.init_process_group(backend=backend)
+    return DistInfo(rank, world, local_rank)
+
+
+def barrier(info: DistInfo) -> None:
+    if info.enabled:
+        dist.barrier()
+
+
+def all_reduce_mean_(t: Tensor, info: DistInfo) -> Tensor:
+    if info.enabled:
+        dist.all_reduce(t)
+        t /= info.world_size
+    return t
+
+
+class DiscriminatorPass(nn.Module):
+    """D on real and fake in one module call, so that DDP sees one forward per backward even when
+    D runs twice (a batch-coupled D never mixes real and fake in one pass)."""
+
+    def __init__(self, discriminator: nn.Module, use_aux: bool):
+        super().__init__()
+        self.discriminator, self.use_aux = discriminator, use_aux
+
+    def _run(self, x: Tensor, y: Tensor | None) -> tuple[Tensor, dict[str, Tensor]]:
+        if self.use_aux:
+            logits, aux = self.discriminator.forward_aux(x, y)
+            return logits.float(), aux
+        return self.discriminator(x, y).float(), {}
+
+    def forward(self, real: Tensor, fake: Tensor, y: Tensor | None
+                ) -> tuple[Tensor, Tensor, dict[str, Tensor], dict[str, Tensor]]:
+        # real: (n, ...), fake: (m, ...) -> d_real (n,), d_fake (m,), aux dicts
+        D = self.discriminator
+        if getattr(D, "batch_coupled", False) or real.shape[0] != fake.shape[0]:
+            (d_real, aux_r), (d_fake, aux_f) = self._run(real, y), self._run(fake, y)
+            return d_real, d_fake, aux_r, aux_f
+        n = real.shape[0]
+        logits, aux = self._run(torch.cat([real, fake]), None if y is None else torch.cat([y, y]))
+        return logits[:n], logits[n:], {k: v[:n] for k, v in aux.items()}, {k: v[n:] for k, v in aux.items()}
+
+
+def wrap(module: nn.Module, info: DistInfo, device: torch.device) -> nn.Module:
+    """DDP around ``module`` when distributed; the module itself otherwise."""
+    if not info.enabled or not any(p.requires_grad for p in module.parameters()):
+        return module
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    ids = [device.index] if device.type == "cuda" else None
+    return DDP(module, device_ids=ids)
