@@ -100,6 +100,7 @@ class TrainConfig(Section):
     threads: PositiveInt | None = None  # torch intra-op threads; None keeps torch's default
     progress: bool = True
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16 = autocast with fp32 master weights
+    channels_last: bool = False  # convolutional players in channels-last memory format
     guard: GuardConfig = GuardConfig()
     sync_batch_norm: bool = False  # distributed runs: batch norm statistics over all processes
 

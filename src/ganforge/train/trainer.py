@@ -97,6 +97,9 @@ class Trainer:
         exp = self.experiment = self.experiment or build_experiment(cfg)
         exp.generator.to(self.device)
         exp.discriminator.to(self.device)
+        if cfg.train.channels_last:
+            exp.generator.to(memory_format=torch.channels_last)
+            exp.discriminator.to(memory_format=torch.channels_last)
         check_batch_fits(cfg.train.batch_size, exp.generator, exp.discriminator, exp.prior.latent_dim,
                          exp.dataset.n_classes, self.device)
         loader = BatchLoader(exp.dataset, cfg.train.batch_size, cfg.train.seed, self.device,
