@@ -22,7 +22,6 @@ import torch.nn.functional as F
 
 from ganforge.components import build_experiment
 from ganforge.config import load_config
-from ganforge.data.loader import BatchLoader
 from ganforge.train.trainer import Trainer
 
 

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import click
-import numpy as np
 
 from ganforge.errors import GanforgeError
 
@@ -153,12 +152,14 @@ def traverse(run_dir: str, out: str, steps: int, rows: int, seed: int) -> None:
 @click.option("--n-real", "n_real", type=click.IntRange(min=4), default=None, help="use at most this many real images")
 @click.option("--batch-size", "batch_size", type=click.IntRange(min=1), default=250, show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="torch CPU threads [torch's default]; 1 is often fastest for the small classifiers")
 @click.option("--out", "out", default=None, type=click.Path(dir_okay=False),
               help="JSON file to write [TARGET/eval.json, or NAME.eval.json beside an array]")
 def evaluate(target: str, metrics: str | None, n: int | None, seed: int, features: str | None,
              inception_weights: str | None, floor: bool, real: str | None, real_path: str | None,
              real_set: tuple[str, ...], heldout: str | None, heldout_set: tuple[str, ...], n_real: int | None,
-             batch_size: int, device: str, out: str | None) -> None:
+             batch_size: int, device: str, threads: int | None, out: str | None) -> None:
     """Measure TARGET; print JSON and write it to TARGET/eval.json.
 
     \b
@@ -178,6 +179,10 @@ def evaluate(target: str, metrics: str | None, n: int | None, seed: int, feature
     from ganforge.evaluation import EvalRequest, default_output, evaluate_target
     from ganforge.io import write_json_atomic
 
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     params = dict(parse_override(text) for text in real_set)
     if real_path is not None:
         params["path"] = real_path

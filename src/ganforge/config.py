@@ -24,6 +24,7 @@ import pydantic
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from ganforge.diagnostics.settings import DiagnosticsSettings
 from ganforge.errors import ConfigError
 
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -116,6 +117,7 @@ class Config(Section):
     game: GameConfig = GameConfig()
     optim: OptimConfig = OptimConfig()
     train: TrainConfig = TrainConfig()
+    diagnostics: DiagnosticsSettings = DiagnosticsSettings()  # thresholds of the game's health checks
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -128,6 +130,7 @@ class Config(Section):
         d = self.to_dict()
         for key in RESUME_FREE_FIELDS:
             d["train"].pop(key, None)
+        d.pop("diagnostics", None)  # they read the run, they do not change it
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -38,7 +38,6 @@ from ganforge.metrics.toy import (
 from ganforge.run import LoadedRun, TrainedGenerator
 
 if TYPE_CHECKING:
-    from ganforge.config import Config
     from ganforge.data import Dataset
     from ganforge.features.sources import ImageSource
 
@@ -131,7 +130,8 @@ class EvalRequest:
 
     @property
     def asks_for_features(self) -> bool:
-        return bool(self.metrics is not None or self.features or self.floor or self.real or self.real_params or self.heldout)
+        return bool(self.metrics is not None or self.features or self.floor or self.real or self.real_params
+                    or self.heldout)
 
 
 def _is_image_dataset(dataset: Any) -> bool:
@@ -165,7 +165,7 @@ def open_images(spec: str, params: dict[str, Any], what: str) -> tuple[ImageSour
     return open_samples(p), None
 
 
-def _load_image_run(run_dir: Path, dataset: Dataset | None) -> LoadedRun:
+def _load_image_run(run_dir: Path, dataset: Dataset | None, device: str) -> LoadedRun:
     """``load_run``, with the real data built from overridden parameters (the run's data may live
     elsewhere on this machine: ``--real-path``)."""
     from ganforge.components import build_experiment
@@ -174,7 +174,7 @@ def _load_image_run(run_dir: Path, dataset: Dataset | None) -> LoadedRun:
     from ganforge.train.checkpoint import list_checkpoints, load_checkpoint
 
     if dataset is None:
-        return load_run(run_dir)
+        return load_run(run_dir, device=device)
     cfg = read_run_config(run_dir)
     found = list_checkpoints(run_dir / "checkpoints")
     if not found:
@@ -188,19 +188,8 @@ def _load_image_run(run_dir: Path, dataset: Dataset | None) -> LoadedRun:
     except (RuntimeError, KeyError) as exc:
         raise CheckpointError(f"{path} does not fit the players of {run_dir}/config.yaml "
                               f"({str(exc).splitlines()[0][:160]})") from None
-    exp.generator.eval()
+    exp.generator.to(device).eval()
     return LoadedRun(cfg, exp, int(state["step"]), path)
-
-
-def _run_real(cfg: Config, run: LoadedRun | None, req: EvalRequest) -> tuple[ImageSource, str]:
-    from ganforge.features.sources import TensorSource
-
-    name = cfg.data.name
-    if run is not None and not req.real_params:
-        dataset = run.experiment.dataset
-    else:
-        dataset = build_image_dataset(name, {**cfg.data.params, **req.real_params}, "data")
-    return TensorSource(dataset.examples, getattr(dataset, "targets", None), name=f"{name} (the run's data)"), name
 
 
 def default_output(target: Path) -> Path:
@@ -229,7 +218,7 @@ def evaluate_target(target: str | Path, req: EvalRequest) -> dict[str, Any]:
         override = None
         if req.real is None and req.real_params:
             override = build_image_dataset(cfg.data.name, {**cfg.data.params, **req.real_params}, "data")
-        run = _load_image_run(path, override)
+        run = _load_image_run(path, override, req.device)
         if not _is_image_dataset(run.experiment.dataset):
             if req.asks_for_features:
                 raise EvalError(f"{path}: a toy run is measured with its exact protocol (modes, W1, D*); --metrics, "
@@ -239,16 +228,18 @@ def evaluate_target(target: str | Path, req: EvalRequest) -> dict[str, Any]:
         fake: ImageSource = GeneratorSource(run.generator, run.experiment.prior, n, seed=req.seed,
                                             n_classes=run.experiment.dataset.n_classes, device=req.device,
                                             name=f"{path} (EMA generator, step {run.step})")
-        if req.real is None:
-            real, real_name = _run_real(cfg, run, req)
+        if req.real is None:  # the run's own data (built with --real-path / --real-set when given)
+            from ganforge.features.sources import TensorSource
+
+            data = run.experiment.dataset
+            real: ImageSource = TensorSource(data.examples, getattr(data, "targets", None),
+                                             name=f"{cfg.data.name} (the run's data)")
+            real_name: str | None = cfg.data.name
+            real_spec, base_params = cfg.data.name, {**cfg.data.params, **req.real_params}
         else:
             real, real_name = open_images(req.real, req.real_params, "--real")
-        dataset_name = real_name or cfg.data.name
+            real_spec, base_params = req.real, req.real_params
         head = {"run": str(path), "step": run.step, "dataset": cfg.data.name, "n": n, "seed": req.seed}
-        if req.real is None:
-            cfg_name, base_params = cfg.data.name, {**cfg.data.params, **req.real_params}
-        else:
-            cfg_name, base_params = req.real, req.real_params
     else:
         from ganforge.features.sources import open_samples
 
@@ -260,16 +251,15 @@ def evaluate_target(target: str | Path, req: EvalRequest) -> dict[str, Any]:
             import torch
 
             fake = fake.subset(torch.arange(req.n))
-        real, dataset_name = open_images(req.real, req.real_params, "--real")
+        real, real_name = open_images(req.real, req.real_params, "--real")
+        real_spec, base_params = req.real, req.real_params
         head = {"samples": str(path), "n": len(fake), "seed": req.seed}
-        base_params = req.real_params if req.real is not None else {}
-        cfg_name = req.real
     heldout = None
     if req.heldout is not None:
         # a dataset named like the real one inherits its parameters (e.g. mnist's path), then --heldout-set
-        inherited = base_params if req.heldout == cfg_name else {}
+        inherited = base_params if req.heldout == real_spec else {}
         heldout, _ = open_images(req.heldout, {**inherited, **req.heldout_params}, "--heldout")
-    features = req.features or default_features(dataset_name)
+    features = req.features or default_features(real_name)
     extractor = load_extractor(features, inception_weights=req.inception_weights, device=req.device)
     metrics = req.metrics if req.metrics is not None else DEFAULT_IMAGE_METRICS
     report = evaluate_images(fake, real, extractor, metrics, floor=req.floor, heldout=heldout, n_real=req.n_real,

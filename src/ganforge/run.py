@@ -86,24 +86,26 @@ def train(cfg: Config, out: str | Path | None, callbacks: list[Callback] | None 
             write_text_atomic(Path(out) / "config.yaml", cfg.to_yaml())
         distributed.barrier(info)
         assert trainer.experiment is not None
-        trainer.callbacks += run_dir_callbacks(cfg, out, trainer.experiment, cbs)
+        trainer.callbacks += run_dir_callbacks(cfg, out, trainer.experiment, cbs,
+                                               cfg.train.progress if progress is None else progress)
     return trainer.fit()
 
 
-def run_dir_callbacks(cfg: Config, out: str | Path, experiment: Experiment, given: list[Callback]) -> list[Callback]:
+def run_dir_callbacks(cfg: Config, out: str | Path, experiment: Experiment, given: list[Callback],
+                      verbose: bool = False) -> list[Callback]:
     """What every run directory gets besides metrics.jsonl: sample snapshots (every tenth of the
-    run; unless the caller passes its own), diagnostics, and TensorBoard events (when installed)."""
+    run; unless the caller passes its own), diagnostics (warnings also on stderr when ``verbose``),
+    and TensorBoard events (when tensorboard is installed)."""
     import importlib.util
 
-    from ganforge.diagnostics.callback import DiagnosticsCallback
+    from ganforge.diagnostics.callback import DiagnosticsCallback, warn_to_stderr
     from ganforge.train.callbacks import SampleSnapshots
 
     extra: list[Callback] = []
-    # SampleSnapshots calls G without labels: conditional generators get no default snapshots (yet)
-    if not any(isinstance(cb, SampleSnapshots) for cb in given) and not experiment.dataset.n_classes:
+    if not any(isinstance(cb, SampleSnapshots) for cb in given):
         extra.append(default_snapshots(cfg, out, experiment.dataset))
     if not any(isinstance(cb, DiagnosticsCallback) for cb in given):
-        extra.append(DiagnosticsCallback(out))
+        extra.append(DiagnosticsCallback(out, echo=warn_to_stderr if verbose else None))
     if importlib.util.find_spec("tensorboard") is not None:
         from ganforge.train.tensorboard import TensorBoardLogger
 

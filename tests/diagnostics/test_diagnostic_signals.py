@@ -55,7 +55,7 @@ def test_periodicity_of_noise_and_drift_is_weak():
     assert periodicity(np.r_[np.ones(30), np.nan, np.ones(30)]) is None
 
 
-@pytest.mark.parametrize("dim", [2, 40])  # both code paths: scipy pdist and the Gram matrix
+@pytest.mark.parametrize("dim", [2, 40])  # both code paths: coordinate differences and the Gram matrix
 def test_pairwise_summary_matches_brute_force(dim):
     x = np.random.default_rng(1).normal(size=(50, dim))
     mean, nn = pairwise_summary(x)

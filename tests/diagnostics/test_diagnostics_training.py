@@ -130,8 +130,12 @@ def test_a_generator_on_two_of_eight_modes_is_flagged_collapsed(tmp_path):
     exp = build_experiment(cfg)
     exp.generator = TwoModes(exp.dataset.modes[[1, 5]])
     write_text_atomic(tmp_path / "config.yaml", cfg.to_yaml())
-    callbacks = [MetricsLog(tmp_path), SampleSnapshots(tmp_path, every=10, n=1000), DiagnosticsCallback(tmp_path)]
+    said: list[str] = []
+    callbacks = [MetricsLog(tmp_path), SampleSnapshots(tmp_path, every=10, n=1000),
+                 DiagnosticsCallback(tmp_path, echo=said.append)]
     Trainer(cfg, tmp_path, callbacks, experiment=exp).fit()
+    # told once, live, when confirmed (the second snapshot after the warm-up)
+    assert len(said) == 1 and said[0].startswith("ganforge: warning: [mode_collapse] steps 10-20: Mode collapse")
     events = read_events(tmp_path)
     assert [e.kind for e in events] == ["mode_collapse"]
     e = events[0]

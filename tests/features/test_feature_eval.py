@@ -138,3 +138,12 @@ def test_features_of_mismatched_dimension_are_refused(digits: TensorSource) -> N
     with pytest.raises((FeatureError, MetricInputError), match="dimension 6, expected 8"):
         evaluate_images(_noise(20), digits, from_callable(changing, name="changing"), ["fid"],
                         settings=EvalSettings(batch_size=10))
+
+
+def test_dropped_modes_are_counted_despite_stray_misclassifications(digits: TensorSource) -> None:
+    fx = load_extractor("digits")
+    low = digits.labels < 5
+    report = evaluate_images(TensorSource(digits.images[low], name="digits 0-4"), digits, fx, ["modes"])
+    m = report["metrics"]
+    assert m["modes_covered"] == 5 and m["modes_total"] == 10 and m["modes_hit"] >= 5
+    assert m["label_kl"] == pytest.approx(math.log(2), abs=0.05)  # half of the classes, each twice as frequent

@@ -87,8 +87,9 @@ def _snapshot_samples(run_dir: Path, up_to: int | None = None) -> list[tuple[int
     return out
 
 
-def analyze(run_dir: str | Path, settings: DiagnosticsSettings | None = None) -> Diagnosis:
-    """Signals and events of a run, recomputed from its files."""
+def analyze(run_dir: str | Path, settings: DiagnosticsSettings | None = None, dataset: Any = None) -> Diagnosis:
+    """Signals and events of a run, recomputed from its files (``dataset``: the run's data, when the
+    caller has already built it)."""
     from ganforge.components import build_dataset
     from ganforge.game import COSTS
     from ganforge.run import read_run_config
@@ -99,7 +100,7 @@ def analyze(run_dir: str | Path, settings: DiagnosticsSettings | None = None) ->
     settings = settings or settings_of(cfg)
     cost = COSTS.build(cfg.game.cost.name, cfg.game.cost.params, where="game.cost")
     try:
-        reference = reference_for(build_dataset(cfg), settings)
+        reference = reference_for(dataset if dataset is not None else build_dataset(cfg), settings)
     except GanforgeError:  # the data moved or is unreadable: judge the scalars only
         reference = None
     engine = Diagnoser(settings, cost.probabilistic, cfg.train.steps, reference, cfg.game.cost.name)

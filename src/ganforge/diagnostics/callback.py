@@ -15,17 +15,25 @@ Only rank 0 computes and writes.
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ganforge.diagnostics.analysis import interleave, reference_for, settings_of
 from ganforge.diagnostics.engine import Diagnoser, Observation
-from ganforge.diagnostics.events import json_safe, read_jsonl
+from ganforge.diagnostics.events import Event, json_safe, read_jsonl
 from ganforge.diagnostics.settings import DiagnosticsSettings
 from ganforge.io import write_text_atomic
 from ganforge.train.callbacks import Callback, read_metrics
+
+
+def warn_to_stderr(line: str) -> None:
+    """Print a warning on stderr without breaking a tqdm progress bar."""
+    from tqdm import tqdm
+
+    tqdm.write(line, file=sys.stderr)
 
 
 def snapshot_files(run_dir: str | Path) -> list[tuple[int, Path]]:
@@ -55,12 +63,16 @@ class DiagnosticsCallback(Callback):
         run_dir: the run directory (diagnostics.jsonl, events.jsonl; snapshots are read from samples/).
         settings: thresholds; None uses the config's ``diagnostics`` section, else the defaults.
         reference_seed: seed of the real examples drawn once as the diversity reference.
+        echo: called with one line when a warning is first raised (e.g. ``warn_to_stderr``); None: silent.
     """
 
-    def __init__(self, run_dir: str | Path, settings: DiagnosticsSettings | None = None, reference_seed: int = 0):
+    def __init__(self, run_dir: str | Path, settings: DiagnosticsSettings | None = None, reference_seed: int = 0,
+                 echo: Callable[[str], None] | None = None):
         self.run_dir = Path(run_dir)
         self.settings = settings
         self.reference_seed = reference_seed
+        self.echo = echo
+        self._announced: set[tuple[str, str, int]] = set()
         self.signals_path = self.run_dir / "diagnostics.jsonl"
         self.events_path = self.run_dir / "events.jsonl"
         self.diagnoser: Diagnoser | None = None
@@ -129,6 +141,10 @@ class DiagnosticsCallback(Callback):
     def _write(self, observations: list[Observation], logged_at: int) -> None:
         signals = [{**o.record, "logged_at": logged_at} for o in observations if o.record]
         events = [{**e.to_dict(), "logged_at": logged_at} for o in observations for e in o.events]
+        if self.echo is not None:
+            for e in (e for o in observations for e in o.events if e.key not in self._announced):
+                self._announced.add(e.key)
+                self.echo(f"ganforge: warning: {e.line()}")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         for path, recs in ((self.signals_path, signals), (self.events_path, events)):
             if recs:
@@ -136,9 +152,9 @@ class DiagnosticsCallback(Callback):
                     f.write("".join(json.dumps(json_safe(r)) + "\n" for r in recs))
 
     @property
-    def events(self) -> list[Any]:
+    def events(self) -> list[Event]:
         """The episodes found so far (empty before training starts)."""
         return [] if self.diagnoser is None else self.diagnoser.events
 
 
-__all__ = ["DiagnosticsCallback", "load_samples", "snapshot_files"]
+__all__ = ["DiagnosticsCallback", "load_samples", "snapshot_files", "warn_to_stderr"]

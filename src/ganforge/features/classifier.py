@@ -203,7 +203,8 @@ def load_classifier(path: str | os.PathLike[str], name: str | None = None,
         params = json.loads(meta.get("architecture_config", "{}"))
         if not isinstance(params, dict):
             raise ValueError("not a JSON object")
-        model = CLASSIFIER_ARCHITECTURES.build(arch, params, where="architecture_config")
+        with torch.random.fork_rng(devices=[]):  # the random init is overwritten: leave the global RNG alone
+            model = CLASSIFIER_ARCHITECTURES.build(arch, params, where="architecture_config")
     except (ValueError, ConfigError) as exc:
         raise FeatureWeightsError(f"{p}: bad architecture_config in its metadata ({exc})") from None
     try:

@@ -240,6 +240,15 @@ def load_extractor(spec: str | os.PathLike[str] | Callable[[Tensor], Any] | Feat
         FeatureError: unknown name, unreadable file, refused file type, failing factory.
         FeatureWeightsError / InceptionWeightsError: weights missing, foreign or with wrong keys.
     """
+    # Building a network draws its initial weights from the global RNG before the file's weights
+    # replace them; fork it, so that loading an extractor mid-training leaves the trajectory unchanged.
+    with torch.random.fork_rng(devices=[]):
+        return _load_extractor(spec, inception_weights, device)
+
+
+def _load_extractor(spec: str | os.PathLike[str] | Callable[[Tensor], Any] | FeatureExtractor,
+                    inception_weights: str | os.PathLike[str] | None, device: torch.device | str
+                    ) -> FeatureExtractor:
     if isinstance(spec, FeatureExtractor):
         return spec.to(device)
     if callable(spec) and not isinstance(spec, (str, os.PathLike)):

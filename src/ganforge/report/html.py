@@ -174,14 +174,14 @@ class _Run:
         self.name = self.config.name
         self.label = self.name  # the name in legends (made unique by write_comparison)
         self.metrics = read_metrics(self.dir / "metrics.jsonl")
-        self.diagnosis: Diagnosis = analyze(self.dir)
         self.eval = _read_json(self.dir / "eval.json")
         try:
             from ganforge.components import build_dataset
 
             self.dataset: Any = build_dataset(self.config)
-        except GanforgeError:
+        except GanforgeError:  # the data moved: the report goes on without data-based figures
             self.dataset = None
+        self.diagnosis: Diagnosis = analyze(self.dir, dataset=self.dataset)
 
     @property
     def probabilistic(self) -> bool:

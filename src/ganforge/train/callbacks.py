@@ -161,7 +161,10 @@ class SampleSnapshots(Callback):
                 lo, hi, k = self.grid
                 xs = torch.linspace(lo, hi, k, device=trainer.device).reshape(-1, 1)
                 arrays["grid"] = xs.cpu().numpy().reshape(-1)
+                was_training = exp.discriminator.training
+                exp.discriminator.eval()  # no dropout draws, no spectral-norm power iteration
                 arrays["d_grid"] = torch.sigmoid(exp.discriminator(xs).float()).cpu().numpy()
+                exp.discriminator.train(was_training)
         from ganforge.io import atomic_open
 
         with atomic_open(self.dir / f"step_{state.step:08d}.npz", "wb") as f:

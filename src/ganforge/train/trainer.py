@@ -123,6 +123,9 @@ class Trainer:
             return
         found = list_checkpoints(self.checkpoint_dir)
         barrier(self.dist)  # every process has looked before rank 0 may write anything
+        if self.rank == 0 and self.checkpoint_dir.is_dir():
+            for stale in self.checkpoint_dir.glob(".step_*.tmp"):  # a write cut short by a crash
+                stale.unlink(missing_ok=True)
         if not found:
             return
         self._resumed = True

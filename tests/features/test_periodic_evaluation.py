@@ -1,0 +1,52 @@
+"""PeriodicEvaluation: metrics of the EMA generator in metrics.jsonl, without changing the trajectory."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import ganforge
+from ganforge.features import FeatureError, PeriodicEvaluation
+
+TINY = ["train.steps=4", "train.batch_size=16", "train.progress=false", "train.threads=1",
+        "model.generator.ngf=8", "model.discriminator.ndf=8", "train.log_every=2", "train.checkpoint_every=4"]
+
+
+def _final_weights(run: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(sorted((run / "checkpoints").glob("*.safetensors"))[-1]))
+
+
+def test_eval_records_in_metrics_jsonl_and_same_trajectory(tmp_path: Path) -> None:
+    cfg = ganforge.load_config("digits-dcgan", TINY)
+    cb = PeriodicEvaluation(every=2, n=64, metrics=("fid", "kid", "modes"))
+    ganforge.train(cfg, tmp_path / "with", callbacks=[cb])
+    ganforge.train(cfg, tmp_path / "without")
+    records = [json.loads(line) for line in (tmp_path / "with" / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in records if "eval/fid" in r]
+    assert [r["step"] for r in evals] == [2, 4]
+    for r in evals:
+        assert math.isfinite(r["eval/fid"]) and r["eval/fid"] > 0 and math.isfinite(r["eval/kid"])
+        assert 1 <= r["eval/modes_covered"] <= 10
+    assert [r["step"] for r in records if "d_cost" in r] == [2, 4]  # the regular records are still there
+    assert cb.history == evals
+    a, b = _final_weights(tmp_path / "with"), _final_weights(tmp_path / "without")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_bad_settings_fail_before_training(tmp_path: Path) -> None:
+    with pytest.raises(FeatureError, match="every must be a positive integer"):
+        PeriodicEvaluation(every=0)
+    cfg = ganforge.load_config("digits-dcgan", TINY)
+    with pytest.raises(FeatureError, match="unknown metric"):
+        ganforge.train(cfg, tmp_path / "bad", callbacks=[PeriodicEvaluation(every=2, metrics=("fdi",))])
+    steps = [json.loads(x)["step"] for x in (tmp_path / "bad" / "metrics.jsonl").read_text().splitlines()] \
+        if (tmp_path / "bad" / "metrics.jsonl").exists() else []
+    assert steps == []  # not a single step was trained
+    toy = ganforge.load_config("ring8", ["train.steps=2", "train.progress=false", "train.batch_size=8"])
+    with pytest.raises(FeatureError, match="needs an image dataset"):
+        ganforge.train(toy, tmp_path / "toy", callbacks=[PeriodicEvaluation(every=1)])
