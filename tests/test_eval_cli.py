@@ -166,3 +166,27 @@ def test_bad_input_is_one_line_and_exit_2(digits_run: Path, tmp_path: Path, monk
     assert "not found" in one_line_error("eval", str(tmp_path / "nowhere"))
     assert "1x8x8; the mnist features take 1x28x28" in one_line_error(
         "eval", str(digits_run), "--n", "20", "--features", "mnist")
+
+
+def test_explicit_heldout_and_real_subsample(digits_run: Path, tmp_path: Path) -> None:
+    held = tmp_path / "held.npy"
+    np.save(held, np.zeros((150, 1, 8, 8), dtype=np.uint8))
+    out = ok_json("eval", str(digits_run), "--n", "100", "--metrics", "memorization", "--heldout", str(held),
+                  "--n-real", "500")
+    assert out["real"]["n"] == 500 and out["real"]["memorization_heldout"] == f"{held} (150)"
+    assert 0 <= out["metrics"]["memorization_fraction_suspicious"] <= 1
+
+
+MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+
+
+@pytest.mark.skipif(not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file(), reason="no MNIST test set")
+def test_eval_samples_against_mnist_with_dataset_parameters(tmp_path: Path) -> None:
+    from ganforge.data import DATASETS
+
+    images = DATASETS.build("mnist", {"path": str(MNIST_DIR), "split": "test", "subset": [0, 300]}).examples
+    np.save(tmp_path / "m.npy", images.numpy())
+    out = ok_json("eval", str(tmp_path / "m.npy"), "--real", "mnist", "--real-path", str(MNIST_DIR),
+                  "--real-set", "split=test", "--n-real", "1000", "--metrics", "fid,modes", "--floor")
+    assert out["features"]["name"] == "mnist" and out["real"]["n"] == 1000
+    assert out["metrics"]["modes_covered"] == 10 and out["floor"]["modes_covered"] == 10
