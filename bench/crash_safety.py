@@ -67,7 +67,7 @@ def main() -> None:
     trials = []
     for i in range(args.trials):
         out = root / f"trial{i:02d}"
-        delay = rng.uniform(0.5, duration)
+        delay = rng.uniform(0.5, 0.85 * duration)  # the reference duration includes start-up
         p = subprocess.Popen(cmd + [str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(delay)
         killed = p.poll() is None

@@ -8,8 +8,8 @@ B (5,000 each). With A as the reference:
 - ``floor_fid_by_n``: FID between A and the first n images of B (FID is biased upwards at small n);
 - ``degraded``: B made worse in known ways (Gaussian noise; only the digits 0-4, i.e. half the modes
   dropped), to show which metric moves for which failure;
-- ``run`` (with ``--run DIR``): the same metrics for 5,000 samples of the run's EMA generator, and
-  ``run_over_floor`` for FID and KID.
+- ``run`` (with ``--run DIR``): the same metrics for 5,000 samples of the run's EMA generator and of
+  its raw generator, and ``run_minus_floor`` for FID and KID.
 
     .venv/bin/python bench/mnist_floor.py [--data-path DIR] [--run runs/mnist-dcgan] [--out bench/out/mnist_floor.json]
 
@@ -71,14 +71,18 @@ def main() -> None:
     if args.run:
         from ganforge.run import load_run
 
-        run = load_run(args.run)
-        if tuple(run.experiment.dataset.shape) != (1, 28, 28):
-            raise SystemExit(f"{args.run}: not an MNIST-sized run ({run.experiment.dataset.shape})")
-        fake = GeneratorSource(run.generator, run.experiment.prior, half, seed=args.seed,
-                               n_classes=run.experiment.dataset.n_classes, name=f"{args.run} (EMA)")
-        out["run"] = {"dir": args.run, "step": run.step, "data": run.config.data.model_dump(),
-                      "metrics": measure(fake)}
-        out["run_over_floor"] = {k: out["run"]["metrics"][k] / out["floor"][k] for k in ("fid", "kid")}
+        out["run"] = {"dir": args.run}
+        for which, ema in (("ema", True), ("raw", False)):
+            run = load_run(args.run, ema=ema)
+            if tuple(run.experiment.dataset.shape) != (1, 28, 28):
+                raise SystemExit(f"{args.run}: not an MNIST-sized run ({run.experiment.dataset.shape})")
+            out["run"].update(step=run.step, data=run.config.data.model_dump())
+            fake = GeneratorSource(run.generator, run.experiment.prior, half, seed=args.seed,
+                                   n_classes=run.experiment.dataset.n_classes, name=f"{args.run} ({which})")
+            out["run"][which] = measure(fake)
+        # KID's unbiased floor can be slightly negative, so the gap is a difference, not a ratio
+        out["run_minus_floor"] = {w: {k: out["run"][w][k] - out["floor"][k] for k in ("fid", "kid")}
+                                  for w in ("ema", "raw")}
     out["seconds"] = round(time.perf_counter() - t0, 1)
     text = json.dumps(out, indent=2)
     print(text)

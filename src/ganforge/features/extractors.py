@@ -78,9 +78,7 @@ class CallableFeatures(FeatureExtractor):
                  n_classes: int, image_shape: tuple[int, int, int] | None, channels: tuple[int, ...],
                  value_range: tuple[float, float]) -> None:
         super().__init__()
-        if isinstance(fn, nn.Module):
-            self.module = fn  # registered, so .to(device) moves it
-        self.fn = fn
+        self.fn = fn  # a torch module is registered as a submodule, so .to(device) moves it
         self.name = name
         self.num_features = int(num_features or 0)
         self.n_classes = n_classes
@@ -90,14 +88,7 @@ class CallableFeatures(FeatureExtractor):
         if not hi > lo:
             raise FeatureError(f"value_range must be (low, high) with high > low, got {value_range}")
         self.value_range = (float(lo), float(hi))
-
-    @property
-    def device(self) -> torch.device:
-        if isinstance(self.fn, nn.Module):
-            p = next(iter(self.fn.parameters()), None)
-            if p is not None:
-                return p.device
-        return torch.device("cpu")
+        self.eval()  # a torch module is put in eval mode: dropout / batch statistics off while measuring
 
     def _forward(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
         lo, hi = self.value_range
@@ -137,6 +128,8 @@ def from_callable(fn: Callable[[Tensor], Any], *, name: str | None = None, num_f
         n_classes: the number of logits it returns (0: none; IS and modes then refuse to run).
         image_shape: the ``(C, H, W)`` it needs, or None for any size with ``channels`` channels.
         value_range: the range ``fn`` wants its inputs in; ganforge's images in [-1, 1] are mapped to it.
+
+    A torch module is put in eval mode (and moved with the extractor by ``.to(device)``).
     """
     if isinstance(fn, FeatureExtractor):
         return fn
