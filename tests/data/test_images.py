@@ -364,7 +364,7 @@ def test_faces():
 # -- memory and config -------------------------------------------------------------------------
 
 def test_too_large_for_memory_is_refused(monkeypatch):
-    monkeypatch.setattr(images, "_available_memory_bytes", lambda: 1_000_000)
+    monkeypatch.setattr(images, "available_memory_bytes", lambda: 1_000_000)
     with pytest.raises(DataError, match=r"1797 images of 1x16x16 need .*streaming from disk is not supported"):
         load("digits", resolution=16)
     assert len(load("digits", limit=100)) == 100  # 100 * 64 * 4 bytes fit

@@ -39,7 +39,6 @@ import gzip
 import inspect
 import logging
 import math
-import os
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -55,6 +54,7 @@ from torch import Tensor
 from ganforge.data import DATASETS
 from ganforge.data.base import Dataset
 from ganforge.errors import DataError
+from ganforge.io import available_memory_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -155,24 +155,10 @@ def _selection(n_total: int, options: ImageOptions, source: str) -> range:
     return range(start, stop)
 
 
-def _available_memory_bytes() -> int:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return 1 << 62
-
-
 def _check_fits(n: int, c: int, h: int, w: int, source: str) -> None:
     """Refuse a set whose float32 copy would not fit in memory (streaming is not supported yet)."""
     need = n * c * h * w * 4
-    avail = _available_memory_bytes()
+    avail = available_memory_bytes()
     if need > MEMORY_FRACTION * avail:
         gib = 1 << 30
         raise DataError(f"{source}: {n} images of {c}x{h}x{w} need {need / gib:.1f} GiB as float32, more than "

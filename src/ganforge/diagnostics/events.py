@@ -9,11 +9,12 @@ each episode (``read_events``).
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ganforge.io import read_jsonl
 
 EVENT_KINDS = ("overpowering", "mode_collapse", "oscillation", "non_finite")
 
@@ -73,22 +74,6 @@ def json_safe(obj: Any) -> Any:
     if isinstance(obj, float) and not math.isfinite(obj):
         return str(obj)
     return obj
-
-
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """The JSON objects of a .jsonl file; a torn last line (a kill mid-write) is skipped."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(rec, dict):
-            out.append(rec)
-    return out
 
 
 def merge_event_records(records: list[dict[str, Any]]) -> list[Event]:

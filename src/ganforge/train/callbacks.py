@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ganforge.io import write_text_atomic
+from ganforge.io import read_jsonl, write_text_atomic
 
 if TYPE_CHECKING:
     from ganforge.train.state import TrainState
@@ -37,18 +37,7 @@ def _json_safe(v: float) -> Any:
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     """The records of a metrics.jsonl file; a torn last line (a kill mid-write) is ignored."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    records = []
-    for line in path.read_text().splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(rec, dict):
-            records.append(rec)
-    return records
+    return read_jsonl(path)
 
 
 class MetricsLog(Callback):

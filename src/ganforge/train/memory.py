@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-import os
-
 import torch
 from torch import nn
 
 from ganforge.errors import ConfigError
+from ganforge.io import available_memory_bytes
 
 # Activations are kept for backward in both players, for real and fake batches, with gradients of
 # the same size: a generous multiplier over one forward pass of G and D.
 _ACTIVATION_FACTOR = 6
-
-
-def available_memory_bytes(device: torch.device) -> int:
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return int(free)
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return 1 << 62
 
 
 @torch.no_grad()
