@@ -104,10 +104,13 @@ class TrainConfig(Section):
     channels_last: bool = False  # convolutional players in channels-last memory format
     guard: GuardConfig = GuardConfig()
     sync_batch_norm: bool = False  # distributed runs: batch norm statistics over all processes
+    eval_every: NonNegInt = 0  # evaluate the EMA generator every N steps into metrics.jsonl (0: never)
+    eval_metrics: list[str] = ["fid"]  # for image runs: fid, kid, is, prdc, modes (features: the data's)
 
 
 # Fields of ``train`` that do not change the trajectory: a run may be resumed with other values.
-RESUME_FREE_FIELDS = ("steps", "progress", "checkpoint_every", "keep_checkpoints", "log_every")
+RESUME_FREE_FIELDS = ("steps", "progress", "checkpoint_every", "keep_checkpoints", "log_every", "eval_every",
+                      "eval_metrics")
 
 
 class Config(Section):

@@ -35,7 +35,7 @@ from ganforge.metrics.toy import (
     optimal_discriminator,
     wasserstein1,
 )
-from ganforge.run import LoadedRun, TrainedGenerator
+from ganforge.run import LoadedRun, TrainedGenerator, load_run
 
 if TYPE_CHECKING:
     from ganforge.data import Dataset
@@ -165,33 +165,6 @@ def open_images(spec: str, params: dict[str, Any], what: str) -> tuple[ImageSour
     return open_samples(p), None
 
 
-def _load_image_run(run_dir: Path, dataset: Dataset | None, device: str) -> LoadedRun:
-    """``load_run``, with the real data built from overridden parameters (the run's data may live
-    elsewhere on this machine: ``--real-path``)."""
-    from ganforge.components import build_experiment
-    from ganforge.errors import CheckpointError
-    from ganforge.run import RunDirError, load_run, read_run_config
-    from ganforge.train.checkpoint import list_checkpoints, load_checkpoint
-
-    if dataset is None:
-        return load_run(run_dir, device=device)
-    cfg = read_run_config(run_dir)
-    found = list_checkpoints(run_dir / "checkpoints")
-    if not found:
-        raise RunDirError(f"{run_dir} has no checkpoint yet (train it first)")
-    step, path = found[-1]
-    state = load_checkpoint(path, cfg.trajectory_hash())
-    exp = build_experiment(cfg, dataset)
-    weights = state["ema_generator"] if state.get("ema_generator") is not None else state["generator"]
-    try:
-        exp.generator.load_state_dict(weights)
-    except (RuntimeError, KeyError) as exc:
-        raise CheckpointError(f"{path} does not fit the players of {run_dir}/config.yaml "
-                              f"({str(exc).splitlines()[0][:160]})") from None
-    exp.generator.to(device).eval()
-    return LoadedRun(cfg, exp, int(state["step"]), path)
-
-
 def default_output(target: Path) -> Path:
     """Where ``ganforge eval TARGET`` writes its JSON: TARGET/eval.json for directories,
     ``NAME.eval.json`` beside an array file."""
@@ -218,7 +191,7 @@ def evaluate_target(target: str | Path, req: EvalRequest) -> dict[str, Any]:
         override = None
         if req.real is None and req.real_params:
             override = build_image_dataset(cfg.data.name, {**cfg.data.params, **req.real_params}, "data")
-        run = _load_image_run(path, override, req.device)
+        run = load_run(path, device=req.device, dataset=override)
         if not _is_image_dataset(run.experiment.dataset):
             if req.asks_for_features:
                 raise EvalError(f"{path}: a toy run is measured with its exact protocol (modes, W1, D*); --metrics, "

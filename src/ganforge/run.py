@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from ganforge.components import Experiment, build_experiment
 from ganforge.config import Config, config_from_dict
+from ganforge.data.base import Dataset
 from ganforge.errors import CheckpointError, GanforgeError
 from ganforge.io import write_text_atomic
 from ganforge.train import distributed
@@ -104,6 +105,10 @@ def run_dir_callbacks(cfg: Config, out: str | Path, experiment: Experiment, give
     extra: list[Callback] = []
     if not any(isinstance(cb, SampleSnapshots) for cb in given):
         extra.append(default_snapshots(cfg, out, experiment.dataset))
+    if cfg.train.eval_every:
+        from ganforge.features import PeriodicEvaluation
+
+        extra.append(PeriodicEvaluation(cfg.train.eval_every, metrics=cfg.train.eval_metrics, run_dir=out))
     if not any(isinstance(cb, DiagnosticsCallback) for cb in given):
         extra.append(DiagnosticsCallback(out, echo=warn_to_stderr if verbose else None))
     if importlib.util.find_spec("tensorboard") is not None:
@@ -151,10 +156,12 @@ class LoadedRun:
         return self.experiment.discriminator
 
 
-def load_run(run_dir: str | Path, ema: bool = True, device: str | torch.device = "cpu") -> LoadedRun:
+def load_run(run_dir: str | Path, ema: bool = True, device: str | torch.device = "cpu",
+             dataset: Dataset | None = None) -> LoadedRun:
     """Rebuild the players of a run and load the newest checkpoint's weights.
 
-    With ``ema`` (the default) the generator is the EMA copy, when the run kept one.
+    With ``ema`` (the default) the generator is the EMA copy, when the run kept one. ``dataset``
+    replaces the run's own data source (e.g. when its files live elsewhere on this machine).
     """
     run_dir = Path(run_dir)
     cfg = read_run_config(run_dir)
@@ -163,7 +170,7 @@ def load_run(run_dir: str | Path, ema: bool = True, device: str | torch.device =
         raise RunDirError(f"{run_dir} has no checkpoint yet (train it first)")
     step, path = found[-1]
     state = load_checkpoint(path, cfg.trajectory_hash())
-    exp = build_experiment(cfg)
+    exp = build_experiment(cfg, dataset)
     weights = state["ema_generator"] if ema and state.get("ema_generator") is not None else state["generator"]
     try:
         exp.generator.load_state_dict(weights)

@@ -50,3 +50,17 @@ def test_bad_settings_fail_before_training(tmp_path: Path) -> None:
     toy = ganforge.load_config("ring8", ["train.steps=2", "train.progress=false", "train.batch_size=8"])
     with pytest.raises(FeatureError, match="needs an image dataset"):
         ganforge.train(toy, tmp_path / "toy", callbacks=[PeriodicEvaluation(every=1)])
+
+
+def test_eval_every_in_the_config_logs_metrics(tmp_path):
+    import ganforge
+    from ganforge.train.callbacks import read_metrics
+
+    cfg = ganforge.load_config("digits-dcgan", ["train.steps=4", "train.batch_size=16", "train.progress=false",
+                                                "train.threads=1", "model.generator.ngf=8",
+                                                "model.discriminator.ndf=8", "train.eval_every=2",
+                                                "train.eval_metrics=[fid, kid]"])
+    ganforge.train(cfg, tmp_path)
+    evals = [r for r in read_metrics(tmp_path / "metrics.jsonl") if "eval/fid" in r]
+    assert [r["step"] for r in evals] == [2, 4]
+    assert all(r["eval/fid"] >= 0 and "eval/kid" in r for r in evals)
