@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from ganforge.features import load_extractor
-from ganforge.run import load_generator, read_run_config
+from ganforge.run import TrainedGenerator, load_run, read_run_config
 from ganforge.train.checkpoint import list_checkpoints
 
 COND_BAR = 0.97
@@ -149,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = Path(args.run_dir)
     t0 = time.perf_counter()
     cfg = read_run_config(run_dir)
-    G = load_generator(run_dir)  # the EMA generator when the run kept one
+    run = load_run(run_dir)  # the EMA generator when the run kept one
+    G = TrainedGenerator(run).eval()
+    G.step = run.step
     fx = load_extractor("mnist")
     d = cfg.to_dict()
     prior = d["game"]["prior"]["name"]
@@ -159,12 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         res = conditional(G, fx, args.n_per_class, args.seed)
     else:
         res = unconditional(G, fx, args.n, args.seed)
-    result = {"run": str(run_dir), "recipe": d.get("name"), "step": load_generator.__module__ and None,
+    result = {"run": str(run_dir), "recipe": d.get("name"), "step": G.step,
               **res, "times": run_times(run_dir, args.time_log),
-              "classifier": "mnist (shipped, held-out accuracy 99.45 %)",
-              "measure_seconds": None}
-    from ganforge.run import load_run
-    result["step"] = load_run(run_dir).step
+              "classifier": "mnist (shipped, held-out accuracy 99.45 %)"}
     result["measure_seconds"] = round(time.perf_counter() - t0, 1)
     text = json.dumps(result, indent=2)
     out = args.out or Path("bench/out") / f"image_quality_{run_dir.name}.json"
