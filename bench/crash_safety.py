@@ -65,8 +65,11 @@ def main() -> None:
     ref = final(root / "reference")
     rng = random.Random(args.seed)
     trials = []
-    for i in range(args.trials):
+    i = 0
+    # keep going until `trials` runs were really killed mid-run (a kill after the run ended counts not)
+    while sum(t["killed_while_running"] for t in trials) < args.trials and i < 3 * args.trials:
         out = root / f"trial{i:02d}"
+        i += 1
         delay = rng.uniform(0.5, 0.85 * duration)  # the reference duration includes start-up
         p = subprocess.Popen(cmd + [str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(delay)
@@ -83,12 +86,13 @@ def main() -> None:
         stray = [q.name for q in (out / "checkpoints").glob("*.tmp")] if (out / "checkpoints").exists() else []
         r = subprocess.run(cmd + [str(out)], capture_output=True, text=True)
         ok = r.returncode == 0 and same(ref, final(out))
-        trials.append({"trial": i, "kill_after_s": round(delay, 2), "killed_while_running": killed,
+        trials.append({"trial": i - 1, "kill_after_s": round(delay, 2), "killed_while_running": killed,
                        "last_checkpoint_step": left[-1][0] if left else None, "unreadable": unreadable,
                        "stray_temp_files": stray, "resumed_ok": r.returncode == 0, "bit_identical": ok})
         print(json.dumps(trials[-1]), file=sys.stderr, flush=True)
     print(json.dumps({
-        "bench": "crash_safety", "trials": len(trials), "reference_duration_s": round(duration, 1),
+        "bench": "crash_safety", "trials": len(trials),
+        "all_bit_identical": all(t["bit_identical"] for t in trials), "reference_duration_s": round(duration, 1),
         "killed_while_running": sum(t["killed_while_running"] for t in trials),
         "bit_identical": sum(t["bit_identical"] for t in trials),
         "unreadable_checkpoints": sum(len(t["unreadable"]) for t in trials),
