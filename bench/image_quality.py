@@ -153,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=10000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--raw", action="store_true", help="the raw generator instead of the EMA copy (diagnosis)")
     ap.add_argument("--time-log", type=Path, default=None, help="a /usr/bin/time -v log of the training")
     ap.add_argument("--out", type=Path, default=None, help="default: bench/out/image_quality_<run>.json")
     args = ap.parse_args(argv)
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = Path(args.run_dir)
     t0 = time.perf_counter()
     cfg = read_run_config(run_dir)
-    run = load_run(run_dir)  # the EMA generator when the run kept one
+    run = load_run(run_dir, ema=not args.raw)  # the EMA generator (default) when the run kept one
     G = TrainedGenerator(run).eval()
     G.step = run.step
     fx = load_extractor("mnist")
@@ -172,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         res = conditional(G, fx, args.n_per_class, args.seed)
     else:
         res = unconditional(G, fx, args.n, args.seed)
-    result = {"run": str(run_dir), "recipe": d.get("name"), "step": G.step,
+    result = {"run": str(run_dir), "recipe": d.get("name"), "step": G.step, "generator": "raw" if args.raw else "ema",
               **res, "classifier_confidence": confidence_summary(), "times": run_times(run_dir, args.time_log),
               "classifier": "mnist (shipped, held-out accuracy 99.45 %)"}
     result["measure_seconds"] = round(time.perf_counter() - t0, 1)
