@@ -45,6 +45,8 @@ def figure4(run_dir: str | Path, dataset, out: str | Path, panels: int = 4) -> P
         p_data = dataset.prob(torch.as_tensor(grid)).double().numpy()
         p_model = estimate_density_1d(samples, grid)
         d_star = optimal_discriminator(grid, p_data, p_model)
+        # D* is only defined where some density is: hide it where both are (numerically) zero
+        d_star = np.where(p_data + p_model > 1e-3 * max(p_data.max(), p_model.max()), d_star, np.nan)
         top = max(p_data.max(), 1e-12)
         ax.plot(grid, p_data / top, color="black", lw=1.5, label="p_data")
         ax.plot(grid, p_model / top, color="green", lw=1.5, label="p_model")
