@@ -91,6 +91,9 @@ class Trainer:
         self.device = resolve_device(cfg.train.device)
         if self.device.type == "cuda" and self.dist.enabled:
             self.device = torch.device("cuda", self.dist.local_rank)
+        if cfg.train.update == "simultaneous" and self.dist.enabled:
+            raise ConfigError("train.update", "simultaneous updates take gradients with torch.autograd.grad, "
+                                              "which DDP does not reduce; use alternating for distributed runs")
         if cfg.train.batch_size % self.world_size:
             raise ConfigError("train.batch_size", f"the global batch {cfg.train.batch_size} must be divisible by "
                                                   f"the {self.world_size} processes")
