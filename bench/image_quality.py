@@ -104,7 +104,7 @@ def infogan(G, fx, n_per_class: int, seed: int) -> dict:
         x = G(z.to(device)).float().cpu()
         conf[v] = np.bincount(classify(fx, x), minlength=10)[:10]
     rows, cols = linear_sum_assignment(-conf)  # maximise matched counts
-    matched = {int(r): int(c) for r, c in zip(rows, cols)}
+    matched = {int(r): int(c) for r, c in zip(rows, cols, strict=False)}
     frac = float(conf[rows, cols].sum() / conf.sum())
     per_code = {str(r): round(float(conf[r, c] / conf[r].sum()), 4) for r, c in matched.items()}
     return {"kind": "infogan", "n_per_code": n_per_class, "code_to_class": {str(r): c for r, c in matched.items()},
