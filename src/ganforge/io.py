@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +90,28 @@ def available_memory_bytes(device: Any = "cpu") -> int:
         return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     except (ValueError, OSError, AttributeError):
         return 1 << 62
+
+
+def _few(keys: list[str], n: int) -> str:
+    return ", ".join(keys[:n]) + (f", ... ({len(keys) - n} more)" if len(keys) > n else "")
+
+
+def state_dict_mismatch(expected: Mapping[str, Any], state: Mapping[str, Any],
+                        optional_suffix: str | None = None) -> list[str]:
+    """What keeps ``state`` from loading strictly into a module whose state dict is ``expected``:
+    missing keys (except those ending in ``optional_suffix``), unexpected keys, then wrong shapes,
+    each naming a few. Empty when it fits."""
+    required = {k for k in expected if not (optional_suffix and k.endswith(optional_suffix))}
+    missing = sorted(required - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing key(s): {_few(missing, 5)}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected key(s): {_few(unexpected, 5)}")
+    if not problems:
+        wrong = [f"{k} {tuple(state[k].shape)} (expected {tuple(expected[k].shape)})"
+                 for k in sorted(state) if tuple(state[k].shape) != tuple(expected[k].shape)]
+        if wrong:
+            problems.append(f"{len(wrong)} key(s) with the wrong shape: {_few(wrong, 3)}")
+    return problems

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from ganforge.errors import ConfigError
 from ganforge.features.base import FeatureExtractor, FeatureWeightsError
+from ganforge.io import state_dict_mismatch
 from ganforge.registry import Registry
 
 __all__ = [
@@ -156,25 +157,9 @@ def read_classifier_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
                                   f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
 
 
-def _few(keys: list[str], n: int = 4) -> str:
-    return ", ".join(keys[:n]) + (f", ... ({len(keys) - n} more)" if len(keys) > n else "")
-
-
 def check_keys(model: nn.Module, state: Mapping[str, Tensor], source: str) -> None:
     """Refuse missing, unexpected or mis-shaped tensors, naming a few."""
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    extra = sorted(set(state) - set(expected))
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing key(s): {_few(missing)}")
-    if extra:
-        problems.append(f"{len(extra)} unexpected key(s): {_few(extra)}")
-    if not problems:
-        wrong = [f"{k} {tuple(state[k].shape)} (expected {tuple(expected[k].shape)})"
-                 for k in sorted(state) if tuple(state[k].shape) != tuple(expected[k].shape)]
-        if wrong:
-            problems.append(f"{len(wrong)} tensor(s) of the wrong shape: {_few(wrong, 2)}")
+    problems = state_dict_mismatch(model.state_dict(), state)
     if problems:
         raise FeatureWeightsError(f"{source} does not fit its architecture: " + "; ".join(problems))
 

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganforge.errors import CheckpointError
+from ganforge.io import state_dict_mismatch
 
 __all__ = [
     "INCEPTION_WEIGHTS_ENV",
@@ -333,34 +334,13 @@ def _read_state_dict(p: Path) -> dict[str, Tensor]:
     return dict(state)
 
 
-def _few(keys: list[str], n: int = 5) -> str:
-    shown = ", ".join(keys[:n])
-    return shown + (f", ... ({len(keys) - n} more)" if len(keys) > n else "")
-
-
 def check_state_dict(model: nn.Module, state: Mapping[str, Tensor], source: str = "state dict") -> None:
     """Strict check of keys and shapes (``*.num_batches_tracked`` may be missing).
 
     Raises:
         InceptionWeightsError: naming a few missing / unexpected / mis-shaped keys.
     """
-    expected = model.state_dict()
-    required = {k for k in expected if not k.endswith(_OPTIONAL_SUFFIX)}
-    missing = sorted(required - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing key(s): {_few(missing)}")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected key(s): {_few(unexpected)}")
-    if not problems:
-        wrong = [
-            f"{k} {tuple(state[k].shape)} (expected {tuple(expected[k].shape)})"
-            for k in sorted(state)
-            if tuple(state[k].shape) != tuple(expected[k].shape)
-        ]
-        if wrong:
-            problems.append(f"{len(wrong)} key(s) with the wrong shape: {_few(wrong, 3)}")
+    problems = state_dict_mismatch(model.state_dict(), state, _OPTIONAL_SUFFIX)
     if problems:
         raise InceptionWeightsError(
             f"{source} does not match the FID Inception-v3 network: " + "; ".join(problems)

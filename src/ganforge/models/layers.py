@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
+from pydantic import Field
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
+
+Width = Annotated[int, Field(gt=0)]  # a layer width or channel count in a config
+NonNegInt = Annotated[int, Field(ge=0)]
+MAX_WIDTH_FACTOR = 8  # conv players: channels grow by doubling up to 8x the base width
 
 Activation = Literal["relu", "leaky_relu", "elu", "silu", "tanh", "gelu"]
 

@@ -10,10 +10,8 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from ganforge.models import DISCRIMINATORS, GENERATORS
-from ganforge.models.layers import Activation, LabelEmbedding, MinibatchStd, activation, check_labels
+from ganforge.models.layers import Activation, LabelEmbedding, MinibatchStd, Width, activation, check_labels
 from ganforge.models.layers import maybe_spectral_norm as sn
-
-Width = Annotated[int, Field(gt=0)]
 
 
 @GENERATORS.register("mlp")

@@ -26,11 +26,14 @@ from torch import Tensor, nn
 
 from ganforge.models import DISCRIMINATORS, GENERATORS
 from ganforge.models.layers import (
+    MAX_WIDTH_FACTOR,
     ConditionalBatchNorm2d,
     DConditioning,
     DiscriminatorHeads,
+    NonNegInt,
     ResidualDBlock,
     ResidualGBlock,
+    Width,
     check_image_input,
     check_labels,
     check_latent_input,
@@ -40,10 +43,6 @@ from ganforge.models.layers import (
     resolve_d_conditioning,
 )
 from ganforge.models.layers import maybe_spectral_norm as sn
-
-Width = Annotated[int, Field(gt=0)]
-NonNegInt = Annotated[int, Field(ge=0)]
-MAX_WIDTH_FACTOR = 8
 
 
 @GENERATORS.register("resnet")
