@@ -13,6 +13,12 @@ What is measured depends on the run (read from its config.yaml):
   Hungarian algorithm on the confusion matrix; fraction landing in the matched class (bar >= 85 %).
 - otherwise (unconditional): class histogram of ``n`` samples (bar: all 10 digits, none below 5 %).
 
+When the MNIST test set is at ``--data-path`` (default ../shared/data/mnist): FID of the pooled
+samples against all 10,000 test images, and for conditional runs the intra-class FID (class-k
+samples against the real class-k images; Miyato & Koyama 2018), which catches a generator that
+draws one easily classified image per class: accuracy alone would not. For scale, the same
+numbers for real images: half of the test set against the other half (``*_floor``).
+
 Always: the run's steps and wall time (sum of 100 / steps_per_sec over metrics.jsonl's log lines,
 and the span from config.yaml's to the newest checkpoint's modification time), plus user/system CPU
 time and wall time from a ``/usr/bin/time -v`` log if ``--time-log`` is given.
@@ -39,16 +45,19 @@ INFO_BAR = 0.85
 HIST_MIN = 0.05
 
 
+DEFAULT_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+FEATURES: list[tuple[np.ndarray, np.ndarray]] = []  # (features, asked-for class or -1) of every sample classified
 CONFIDENCE: list[np.ndarray] = []  # max softmax probability of every sample classified (a sanity check:
 # a histogram or an accuracy over images the classifier is unsure about means little)
 
 
 @torch.no_grad()
-def classify(fx, x: torch.Tensor, batch: int = 1000) -> np.ndarray:
+def classify(fx, x: torch.Tensor, batch: int = 1000, asked: int = -1) -> np.ndarray:
     preds = []
     for i in range(0, x.shape[0], batch):
         xb = x[i: i + batch].clamp(-1.0, 1.0)  # tanh output; clamp only guards round-off
-        _, logits = fx.forward_features_and_logits(xb, "generated")
+        feats, logits = fx.forward_features_and_logits(xb, "generated")
+        FEATURES.append((feats.double().cpu().numpy(), np.full(xb.shape[0], asked)))
         p = logits.float().softmax(dim=1)
         CONFIDENCE.append(p.max(dim=1).values.cpu().numpy())
         preds.append(p.argmax(dim=1).cpu().numpy())
@@ -66,7 +75,7 @@ def conditional(G, fx, n_per_class: int, seed: int) -> dict:
     per_class = {}
     for c in range(k):
         x = G.sample(n_per_class, seed=seed + c, y=c)
-        pred = classify(fx, x)
+        pred = classify(fx, x, asked=c)
         conf[c] = np.bincount(pred, minlength=k)[:k]
         per_class[str(c)] = conf[c, c] / n_per_class
     overall = float(np.trace(conf) / conf.sum())
@@ -113,6 +122,38 @@ def infogan(G, fx, n_per_class: int, seed: int) -> dict:
             "bar": INFO_BAR, "passes": frac >= INFO_BAR}
 
 
+@torch.no_grad()
+def fid_against_mnist(fx, data_path: Path, conditional_run: bool, seed: int) -> dict:
+    """Pooled FID and, for conditional runs, intra-class FID, with the real-vs-real floor of each."""
+    from ganforge.data import DATASETS
+    from ganforge.metrics.fid import fid_from_features
+
+    data = DATASETS.build("mnist", {"path": str(data_path), "split": "test"})
+    real, labels = [], data.targets.numpy()
+    for i in range(0, len(data), 1000):
+        real.append(fx.forward_features_and_logits(data.examples[i: i + 1000], "real")[0].double().cpu().numpy())
+    real_f = np.concatenate(real)
+    fake_f = np.concatenate([f for f, _ in FEATURES])
+    asked = np.concatenate([a for _, a in FEATURES])
+    half = np.random.default_rng(seed).permutation(len(real_f))
+    a, b = half[: len(half) // 2], half[len(half) // 2:]
+    out = {"fid_n_fake": int(len(fake_f)), "fid_n_real": int(len(real_f)),
+           "fid": round(fid_from_features(real_f, fake_f), 3),
+           "fid_floor_half_vs_half": round(fid_from_features(real_f[a], real_f[b]), 3)}
+    if conditional_run:
+        intra, floor = {}, {}
+        for c in range(10):
+            rc = real_f[labels == c]
+            intra[str(c)] = round(fid_from_features(rc, fake_f[asked == c]), 3)
+            ra, rb = rc[: len(rc) // 2], rc[len(rc) // 2:]
+            floor[str(c)] = round(fid_from_features(ra, rb), 3)
+        out["intra_fid"] = intra
+        out["intra_fid_mean"] = round(float(np.mean(list(intra.values()))), 3)
+        out["intra_fid_floor_half_vs_half"] = floor
+        out["intra_fid_floor_mean"] = round(float(np.mean(list(floor.values()))), 3)
+    return out
+
+
 def run_times(run_dir: Path, time_log: Path | None) -> dict:
     out: dict = {}
     lines = [json.loads(s) for s in (run_dir / "metrics.jsonl").read_text().splitlines() if s.strip()]
@@ -153,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=10000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--data-path", type=Path, default=DEFAULT_MNIST,
+                    help="MNIST IDX files for FID / intra-class FID (skipped when absent)")
     ap.add_argument("--raw", action="store_true", help="the raw generator instead of the EMA copy (diagnosis)")
     ap.add_argument("--time-log", type=Path, default=None, help="a /usr/bin/time -v log of the training")
     ap.add_argument("--out", type=Path, default=None, help="default: bench/out/image_quality_<run>.json")
@@ -173,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         res = conditional(G, fx, args.n_per_class, args.seed)
     else:
         res = unconditional(G, fx, args.n, args.seed)
+    if (args.data_path / "t10k-images-idx3-ubyte.gz").exists() or (args.data_path / "t10k-images-idx3-ubyte").exists():
+        res.update(fid_against_mnist(fx, args.data_path, res["kind"] == "conditional", args.seed))
     result = {"run": str(run_dir), "recipe": d.get("name"), "step": G.step, "generator": "raw" if args.raw else "ema",
               **res, "classifier_confidence": confidence_summary(), "times": run_times(run_dir, args.time_log),
               "classifier": "mnist (shipped, held-out accuracy 99.45 %)"}

@@ -69,9 +69,11 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="config overrides for ganforge's side, e.g. train.precision=bf16")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    cfg = load_config(args.recipe, ["train.progress=false", f"train.threads={args.threads}"])
+    cfg = load_config(args.recipe, ["train.progress=false", f"train.threads={args.threads}", *args.set])
     exp = build_experiment(cfg)
     G0, D0 = copy.deepcopy(exp.generator), copy.deepcopy(exp.discriminator)
     plain, ours = [], []
@@ -86,7 +88,7 @@ def main() -> None:
     p, o = min(plain), min(ours)
     print(json.dumps({
         "bench": "step_ring8", "recipe": args.recipe, "threads": args.threads, "batch_size": cfg.train.batch_size,
-        "n_critic": cfg.train.n_critic, "steps_per_round": args.steps, "rounds": args.rounds,
+        "n_critic": cfg.train.n_critic, "overrides": args.set, "steps_per_round": args.steps, "rounds": args.rounds,
         "plain_s_per_step": round(p, 6), "ganforge_s_per_step": round(o, 6), "ratio_ganforge_over_plain": round(o / p, 3),
         "note": "ganforge step includes n_critic D steps, EMA and the recipe's options (pack, penalties)",
     }, indent=2))

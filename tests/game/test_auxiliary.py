@@ -46,6 +46,18 @@ def test_acgan_terms_are_cross_entropies_on_real_and_fake():
     assert d_term.item() == pytest.approx(0.5 * (ce_real + ce_fake), rel=1e-6)
     assert g_term.item() == pytest.approx(0.5 * ce_fake, rel=1e-6)
     assert build("ac_gan").weight == 1.0
+    assert build("ac_gan").classify_fakes  # the paper's cost by default
+
+
+def test_acgan_real_only_classification_for_d():
+    cost = build("ac_gan", weight=2.0, classify_fakes=False)
+    y = torch.tensor(Y)
+    ce_real = (ce(REAL[0], 0) + ce(REAL[1], 2)) / 2
+    ce_fake = (ce(FAKE[0], 0) + ce(FAKE[1], 2)) / 2
+    d_term = cost.discriminator_term({"class_logits": torch.tensor(REAL)}, {}, y, torch.zeros(2, 4), None)
+    g_term = cost.generator_term({"class_logits": torch.tensor(FAKE)}, y, torch.zeros(2, 4), None)
+    assert d_term.item() == pytest.approx(2.0 * ce_real, rel=1e-6)  # fakes don't enter D's term
+    assert g_term.item() == pytest.approx(2.0 * ce_fake, rel=1e-6)  # G's term is unchanged
 
 
 def test_acgan_needs_labels_and_a_classifier_head():

@@ -80,3 +80,14 @@ def test_batch_not_divisible_by_processes_is_a_clear_error(cfg_path, tmp_path):
     assert p.returncode != 0 and "train.batch_size" in p.stderr and "divisible" in p.stderr
     assert torch.__version__  # the run directory was never created
     assert not (tmp_path / "x").exists()
+
+
+def test_sync_batch_norm_on_cpu_is_a_clear_error(cfg_path, tmp_path):
+    # PyTorch's SyncBatchNorm runs only on GPUs; on CPU the run must stop with one line, not a traceback
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "ganforge", "train", str(cfg_path), "--out", str(tmp_path / "x"), "--set", "train.sync_batch_norm=true"]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    assert p.returncode != 0
+    assert "train.sync_batch_norm: needs CUDA devices" in p.stderr
+    assert "exitcode  : 2" in p.stderr  # each rank exited with the bad-input code (torchrun's own report)
+    assert "ValueError" not in p.stderr and "SyncBatchNorm layers" not in p.stderr

@@ -60,12 +60,17 @@ class ACGANCost(AuxiliaryCost):
     D term: ``weight * (CE(class_logits(x_real), y) + CE(class_logits(G(z, y)), y))``;
     G term: ``weight * CE(class_logits(G(z, y)), y)`` (cross-entropies are batch means). Needs
     ``data.class_conditional: true`` and ``model.discriminator.conditioning: acgan``.
+
+    ``classify_fakes: false`` drops the fakes from D's term, so D's classifier learns from real
+    examples only. With the paper's cost D is also trained to recognise G's *intended* class on any
+    fake, which lets D and G agree on easily classified, low-diversity fakes (Shu et al. 2017; Gong
+    et al. 2019); a classifier of real digits gives G nothing to agree on.
     """
 
     HINT = "set model.discriminator.conditioning: acgan"
 
-    def __init__(self, weight: NonNegFloat = 1.0):
-        self.weight = weight
+    def __init__(self, weight: NonNegFloat = 1.0, classify_fakes: bool = True):
+        self.weight, self.classify_fakes = weight, classify_fakes
 
     @staticmethod
     def _labels(y: Tensor | None) -> Tensor:
@@ -77,15 +82,17 @@ class ACGANCost(AuxiliaryCost):
     def discriminator_term(self, aux_real, aux_fake, y, z, prior):
         y = self._labels(y)
         real = _head(aux_real, "class_logits", "ac_gan", self.HINT)
-        fake = _head(aux_fake, "class_logits", "ac_gan", self.HINT)
-        return self.weight * (F.cross_entropy(real, y) + F.cross_entropy(fake, y))
+        cost = F.cross_entropy(real, y)
+        if self.classify_fakes:
+            cost = cost + F.cross_entropy(_head(aux_fake, "class_logits", "ac_gan", self.HINT), y)
+        return self.weight * cost
 
     def generator_term(self, aux_fake, y, z, prior):
         y = self._labels(y)
         return self.weight * F.cross_entropy(_head(aux_fake, "class_logits", "ac_gan", self.HINT), y)
 
     def __repr__(self) -> str:
-        return f"ACGANCost(weight={self.weight})"
+        return f"ACGANCost(weight={self.weight}, classify_fakes={self.classify_fakes})"
 
 
 @AUXILIARY.register("infogan")

@@ -109,6 +109,10 @@ class Trainer:
                              self.rank, self.world_size)
         torch.manual_seed(cfg.train.seed)  # dropout and other uses of the global stream
         if cfg.train.sync_batch_norm and self.dist.enabled:
+            if self.device.type != "cuda":
+                raise ConfigError("train.sync_batch_norm", f"needs CUDA devices: PyTorch's SyncBatchNorm does not run "
+                                                           f"on {self.device.type}; set it to false (each process then "
+                                                           f"normalizes with its own slice of the batch)")
             exp.generator = nn.SyncBatchNorm.convert_sync_batchnorm(exp.generator)
             exp.discriminator = nn.SyncBatchNorm.convert_sync_batchnorm(exp.discriminator)
         self.state = TrainState.create(cfg, exp.generator, exp.discriminator, loader)
