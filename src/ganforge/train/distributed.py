@@ -88,3 +88,67 @@ def wrap(module: nn.Module, info: DistInfo, device: torch.device) -> nn.Module:
 
     ids = [device.index] if device.type == "cuda" else None
     return DDP(module, device_ids=ids)
+
+
+class CrossProcessBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """Batch norm whose training-mode statistics are those of the *global* batch, over all
+    processes, on any device (PyTorch's ``nn.SyncBatchNorm`` runs only on GPUs).
+
+    Each process sums x and x^2 per channel over its slice; one differentiable all-reduce
+    (``torch.distributed.nn.functional.all_reduce``, whose backward all-reduces the gradients)
+    gives the global count, mean and biased variance. The gradient reaching each example therefore
+    includes the paths through the shared mean and variance from every process, and DDP's averaged
+    weight gradients equal those of one process on the whole batch. The running statistics get the
+    global (unbiased) variance, as in ``nn.BatchNorm``; in eval mode it is a plain batch norm.
+    Same parameters and buffers as the batch norm it replaces, so checkpoints move freely between
+    distributed and single-process runs.
+    """
+
+    def _check_input_dim(self, x: Tensor) -> None:
+        if x.dim() < 2:
+            raise ValueError(f"expected at least 2-D input (N, C, ...), got {x.dim()}-D")
+
+    def forward(self, x: Tensor) -> Tensor:
+        # x: (N, C, *) -> (N, C, *)
+        self._check_input_dim(x)
+        if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+            return super().forward(x)
+        from torch.distributed.nn.functional import all_reduce
+
+        c = x.shape[1]
+        dims = [0, *range(2, x.dim())]
+        xf = x.float()
+        local = torch.cat([xf.sum(dims), (xf * xf).sum(dims),
+                           xf.new_full((1,), float(x.numel() // c))])  # (2C + 1,)
+        total = all_reduce(local)
+        n = total[-1]
+        mean = total[:c] / n  # (C,)
+        var = (total[c : 2 * c] / n - mean * mean).clamp(min=0.0)  # biased, as batch norm normalizes with it
+        if self.track_running_stats and self.running_mean is not None and self.running_var is not None:
+            with torch.no_grad():
+                assert self.num_batches_tracked is not None
+                self.num_batches_tracked.add_(1)
+                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                self.running_mean.lerp_(mean.detach(), m)
+                self.running_var.lerp_(var.detach() * n / (n - 1).clamp(min=1.0), m)
+        shape = (1, c) + (1,) * (x.dim() - 2)
+        out = (xf - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
+        if self.affine:
+            out = out * self.weight.view(shape) + self.bias.view(shape)
+        return out.to(x.dtype)
+
+
+def convert_sync_batch_norm(module: nn.Module, device: torch.device) -> nn.Module:
+    """Every batch norm of ``module`` normalizing with the global batch's statistics:
+    ``nn.SyncBatchNorm`` on CUDA, :class:`CrossProcessBatchNorm` elsewhere."""
+    if device.type == "cuda":
+        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, CrossProcessBatchNorm):
+        new = CrossProcessBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
+                                    module.track_running_stats, device=device)
+        new.load_state_dict(module.state_dict())
+        new.train(module.training)
+        return new
+    for name, child in module.named_children():
+        setattr(module, name, convert_sync_batch_norm(child, device))
+    return module

@@ -22,7 +22,14 @@ from ganforge.data.loader import BatchLoader
 from ganforge.errors import CheckpointError, ConfigError, DivergenceError
 from ganforge.train.callbacks import Callback
 from ganforge.train.checkpoint import checkpoint_path, list_checkpoints, load_checkpoint, save_checkpoint
-from ganforge.train.distributed import DiscriminatorPass, DistInfo, all_reduce_mean_, barrier, wrap
+from ganforge.train.distributed import (
+    DiscriminatorPass,
+    DistInfo,
+    all_reduce_mean_,
+    barrier,
+    convert_sync_batch_norm,
+    wrap,
+)
 from ganforge.train.memory import check_batch_fits
 from ganforge.train.state import TrainState, lr_factor
 
@@ -109,12 +116,8 @@ class Trainer:
                              self.rank, self.world_size)
         torch.manual_seed(cfg.train.seed)  # dropout and other uses of the global stream
         if cfg.train.sync_batch_norm and self.dist.enabled:
-            if self.device.type != "cuda":
-                raise ConfigError("train.sync_batch_norm", f"needs CUDA devices: PyTorch's SyncBatchNorm does not run "
-                                                           f"on {self.device.type}; set it to false (each process then "
-                                                           f"normalizes with its own slice of the batch)")
-            exp.generator = nn.SyncBatchNorm.convert_sync_batchnorm(exp.generator)
-            exp.discriminator = nn.SyncBatchNorm.convert_sync_batchnorm(exp.discriminator)
+            exp.generator = convert_sync_batch_norm(exp.generator, self.device)
+            exp.discriminator = convert_sync_batch_norm(exp.discriminator, self.device)
         self.state = TrainState.create(cfg, exp.generator, exp.discriminator, loader)
         self._resume()
         # What the training step calls: DDP wrappers when distributed (gradients averaged across
