@@ -18,7 +18,8 @@ When the MNIST test set is at ``--data-path`` (default ../shared/data/mnist): FI
 samples against all 10,000 test images, and for conditional runs the intra-class FID (class-k
 samples against the real class-k images; Miyato & Koyama 2018), which catches a generator that
 draws one easily classified image per class: accuracy alone would not. For scale, the same
-numbers for real images: half of the test set against the other half (``*_floor``).
+numbers for real images at the same sample sizes: one half of the real images against the other
+(``*_floor``); the run is measured against the first half with as many samples as the second.
 
 Always: the run's steps and wall time (sum of 100 / steps_per_sec over metrics.jsonl's log lines,
 and the span from config.yaml's to the newest checkpoint's modification time), plus user/system CPU
@@ -125,7 +126,9 @@ def infogan(G, fx, n_per_class: int, seed: int) -> dict:
 
 @torch.no_grad()
 def fid_against_real(fx, data, conditional_run: bool, seed: int) -> dict:
-    """Pooled FID and, for conditional runs, intra-class FID, with the real-vs-real floor of each."""
+    """Pooled FID and, for conditional runs, intra-class FID, each beside its real-vs-real floor at
+    the same sample sizes (FID's bias depends on n): the real images are split into halves A and B
+    (a seeded permutation); the run's number is FID(A, n_B fakes), the floor is FID(A, B)."""
     from ganforge.metrics.fid import fid_from_features
 
     real, labels = [], data.targets.numpy()
@@ -134,22 +137,26 @@ def fid_against_real(fx, data, conditional_run: bool, seed: int) -> dict:
     real_f = np.concatenate(real)
     fake_f = np.concatenate([f for f, _ in FEATURES])
     asked = np.concatenate([a for _, a in FEATURES])
-    half = np.random.default_rng(seed).permutation(len(real_f))
-    a, b = half[: len(half) // 2], half[len(half) // 2:]
-    out = {"fid_n_fake": int(len(fake_f)), "fid_n_real": int(len(real_f)),
-           "fid": round(fid_from_features(real_f, fake_f), 3),
-           "fid_floor_half_vs_half": round(fid_from_features(real_f[a], real_f[b]), 3)}
+    rng = np.random.default_rng(seed)
+
+    def pair(r: np.ndarray, f: np.ndarray) -> tuple[float, float, int]:
+        order = rng.permutation(len(r))
+        a, b = r[order[: len(r) // 2]], r[order[len(r) // 2:]]
+        n = min(len(b), len(f))
+        f = f[rng.permutation(len(f))[:n]]  # fakes come ordered by class: draw n at random
+        return fid_from_features(a, f), fid_from_features(a, b[:n]), n
+
+    fid, floor, n = pair(real_f, fake_f)
+    out = {"fid": round(fid, 3), "fid_floor": round(floor, 3), "fid_n": n}
     if conditional_run:
-        intra, floor = {}, {}
+        intra, intra_floor = {}, {}
         for c in range(10):
-            rc = real_f[labels == c]
-            intra[str(c)] = round(fid_from_features(rc, fake_f[asked == c]), 3)
-            ra, rb = rc[: len(rc) // 2], rc[len(rc) // 2:]
-            floor[str(c)] = round(fid_from_features(ra, rb), 3)
+            f_c, fl_c, _ = pair(real_f[labels == c], fake_f[asked == c])
+            intra[str(c)], intra_floor[str(c)] = round(f_c, 3), round(fl_c, 3)
         out["intra_fid"] = intra
         out["intra_fid_mean"] = round(float(np.mean(list(intra.values()))), 3)
-        out["intra_fid_floor_half_vs_half"] = floor
-        out["intra_fid_floor_mean"] = round(float(np.mean(list(floor.values()))), 3)
+        out["intra_fid_floor"] = intra_floor
+        out["intra_fid_floor_mean"] = round(float(np.mean(list(intra_floor.values()))), 3)
     return out
 
 
