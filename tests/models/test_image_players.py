@@ -224,6 +224,24 @@ def test_infogan_q_head(family):
     assert first.grad is not None and first.grad.abs().sum() > 0
 
 
+def test_dcgan_infogan_paper_layout_fc_hidden_and_q_batch_norm():
+    # Chen et al. 2016, appendix C.1: G: FC 1024-BN-ReLU before the projection; D: FC 1024-BN-lReLU
+    # after the convolutions; Q: FC-BN-lReLU-FC on D's features
+    g = make_g("dcgan", (1, 28, 28), fc_hidden=24)
+    assert isinstance(g.hidden[0], nn.Linear) and g.hidden[0].in_features == LATENT
+    assert g.hidden[0].out_features == 24 and g.project.in_features == 24
+    assert g(torch.randn(3, LATENT, generator=gen(0))).shape == (3, 1, 28, 28)
+    d = make_d("dcgan", (1, 28, 28), batch_norm=True, fc_hidden=24, info_categorical=[10], info_continuous=2)
+    fc = [m for m in d.body if isinstance(m, nn.Linear)]
+    assert len(fc) == 1 and fc[0].out_features == 24 and isinstance(d.body[-2], nn.BatchNorm1d)
+    assert isinstance(d.heads.q[1], nn.BatchNorm1d) and d.heads.q[0].in_features == 24
+    logits, aux = d.forward_aux(images(5, (1, 28, 28)))
+    assert logits.shape == (5,) and aux["code_logits"].shape == (5, 10)
+    # without batch norm the Q head keeps its plain FC-lReLU-FC layout
+    plain = make_d("dcgan", (1, 28, 28), fc_hidden=24, info_categorical=[10])
+    assert not any(isinstance(m, nn.BatchNorm1d) for m in plain.modules())
+
+
 # -- the InfoGAN prior -------------------------------------------------------------------------
 
 def infogan_prior(**params) -> InfoGANPrior:

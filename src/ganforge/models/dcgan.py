@@ -21,6 +21,11 @@ Conditioning (``n_classes > 0``, i.e. ``data.class_conditional: true``):
 - InfoGAN (Chen et al. 2016): ``info_categorical`` / ``info_continuous`` add a Q head on D's body,
   read through ``forward_aux``; they must match the ``infogan`` prior's ``categorical`` / ``continuous``.
 
+``fc_hidden`` adds the fully connected hidden layer of the InfoGAN paper's MNIST networks (Chen et
+al. 2016, appendix C.1): in G, ``z -> FC(fc_hidden) -> BN -> ReLU`` before the projection; in D,
+``features -> FC(fc_hidden) [-> BN] -> leaky ReLU`` after the convolutions, so the logit and the
+auxiliary heads read a ``fc_hidden``-wide feature vector.
+
 G ends with tanh, so its images lie in (-1, 1) like the datasets'. D returns raw logits.
 """
 
@@ -58,7 +63,7 @@ def _init_dcgan(module: nn.Module) -> None:
             nn.init.normal_(raw_weight(m), 0.0, 0.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d) and m.affine:
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) and m.affine:
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
 
@@ -71,7 +76,8 @@ class DCGANGenerator(nn.Module):
     def __init__(self, latent_dim: int, out_shape: tuple[int, ...], n_classes: int = 0,
                  ngf: Width = 64,  # channels of the last hidden layer (next to the image)
                  conditioning: Literal["concat", "cbn"] = "concat",
-                 embed_dim: Width = 32):  # label embedding size for concat
+                 embed_dim: Width = 32,  # label embedding size for concat
+                 fc_hidden: NonNegInt = 0):  # InfoGAN paper: a 1024-wide FC layer before the projection
         super().__init__()
         self.latent_dim, self.out_shape, self.n_classes = latent_dim, tuple(out_shape), n_classes
         channels, self.base, n = image_plan(self.out_shape, "dcgan generator")
@@ -80,6 +86,10 @@ class DCGANGenerator(nn.Module):
         self.embed = nn.Embedding(n_classes, embed_dim) if self.conditioning == "concat" else None
         d_in = latent_dim + (embed_dim if self.embed is not None else 0)
         norm_classes = n_classes if self.conditioning == "cbn" else 0
+        self.hidden = None
+        if fc_hidden:
+            self.hidden = nn.Sequential(nn.Linear(d_in, fc_hidden, bias=False), nn.BatchNorm1d(fc_hidden), nn.ReLU())
+            d_in = fc_hidden
         self.project = nn.Linear(d_in, widths[0] * self.base**2, bias=False)
         self.norms = nn.ModuleList([ConditionalBatchNorm2d(w, norm_classes) for w in widths])
         self.ups = nn.ModuleList(
@@ -95,6 +105,8 @@ class DCGANGenerator(nn.Module):
         y_norm = y if self.conditioning == "cbn" else None
         if self.embed is not None:
             z = torch.cat([z, self.embed(y)], dim=1)
+        if self.hidden is not None:
+            z = self.hidden(z)
         h = self.project(z).view(z.shape[0], -1, self.base, self.base)  # (N, widths[0], base, base)
         h = torch.relu(self.norms[0](h, y_norm))
         for up, norm in zip(self.ups, self.norms[1:], strict=True):
@@ -118,7 +130,8 @@ class DCGANDiscriminator(nn.Module):
                  batch_norm: bool = False, spectral_norm: bool = False,
                  info_categorical: list[Annotated[int, Field(ge=2)]] = [],  # noqa: B006  Q head: category counts
                  info_continuous: NonNegInt = 0,  # Q head: number of continuous codes
-                 q_hidden: Width = 128):
+                 q_hidden: Width = 128,
+                 fc_hidden: NonNegInt = 0):  # InfoGAN paper: a 1024-wide FC layer after the convolutions
         super().__init__()
         self.in_shape, self.n_classes = tuple(in_shape), n_classes
         channels, self.base, n = image_plan(self.in_shape, "dcgan discriminator")
@@ -133,9 +146,17 @@ class DCGANDiscriminator(nn.Module):
                 layers.append(nn.BatchNorm2d(w))
             layers.append(nn.LeakyReLU(0.2))
             c_in = w
-        self.body = nn.Sequential(*layers, nn.Flatten())
-        self.heads = DiscriminatorHeads(widths[-1] * self.base**2, n_classes, self.conditioning,
-                                        info_categorical, info_continuous, q_hidden, spectral_norm)
+        layers.append(nn.Flatten())
+        features = widths[-1] * self.base**2
+        if fc_hidden:
+            layers.append(sn(nn.Linear(features, fc_hidden, bias=not batch_norm), spectral_norm))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(fc_hidden))
+            layers.append(nn.LeakyReLU(0.2))
+            features = fc_hidden
+        self.body = nn.Sequential(*layers)
+        self.heads = DiscriminatorHeads(features, n_classes, self.conditioning,
+                                        info_categorical, info_continuous, q_hidden, spectral_norm, batch_norm)
         _init_dcgan(self)
 
     def features(self, x: Tensor, y: Tensor | None) -> Tensor:

@@ -254,7 +254,7 @@ class DiscriminatorHeads(nn.Module):
     - ``conditioning == "acgan"``: a classifier head, ``class_logits (N, n_classes)`` (Odena et al. 2017);
       the logit then ignores y;
     - InfoGAN's Q head (Chen et al. 2016) when ``info_categorical`` or ``info_continuous`` are set:
-      ``FC(q_hidden)-LReLU-FC`` giving ``code_logits (N, sum(info_categorical))`` (the categorical
+      ``FC(q_hidden)-LReLU-FC`` (``FC-BN-LReLU-FC`` with ``batch_norm``, as in the paper) giving ``code_logits (N, sum(info_categorical))`` (the categorical
       codes' logits, concatenated), ``code_mean`` and ``code_logstd`` ``(N, info_continuous)``.
 
     Spectral norm (when enabled) covers the logit's linear map and the projection embedding, the
@@ -262,7 +262,7 @@ class DiscriminatorHeads(nn.Module):
     """
 
     def __init__(self, features: int, n_classes: int, conditioning: str, info_categorical: list[int],
-                 info_continuous: int, q_hidden: int, spectral_norm: bool):
+                 info_continuous: int, q_hidden: int, spectral_norm: bool, batch_norm: bool = False):
         super().__init__()
         self.n_classes, self.conditioning = n_classes, conditioning
         self.info_categorical, self.info_continuous = list(info_categorical), info_continuous
@@ -274,7 +274,8 @@ class DiscriminatorHeads(nn.Module):
         self.q = None
         n_cat = sum(self.info_categorical)
         if n_cat or info_continuous:
-            self.q = nn.Sequential(nn.Linear(features, q_hidden), nn.LeakyReLU(0.2),
+            norm: list[nn.Module] = [nn.BatchNorm1d(q_hidden)] if batch_norm else []  # the paper's Q: FC-BN-lReLU-FC
+            self.q = nn.Sequential(nn.Linear(features, q_hidden, bias=not batch_norm), *norm, nn.LeakyReLU(0.2),
                                    nn.Linear(q_hidden, n_cat + 2 * info_continuous))
 
     @property
