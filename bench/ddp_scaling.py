@@ -12,7 +12,10 @@ For each recipe, with the same config and global batch (train.batch_size):
 - the largest absolute difference between the two runs' weights after ``--equiv-steps`` steps
   (fp32, ``train.sync_batch_norm: true`` so that batch norm sees the global batch; the equivalence
   tests in tests/train/test_distributed.py assert < 1e-5 after 20 steps). The timed runs keep the
-  recipe's default (each process normalizes with its own slice).
+  recipe's default (each process normalizes with its own slice). As a control, the same run on 1
+  process at 1 vs 2 threads, which differ only in the order of floating-point reductions: Adam
+  turns gradient components at rounding level into steps of size lr (m / sqrt(v) is about +-1), so
+  convolutional players drift apart by ~lr within a few steps either way.
 
 Recipes that need MNIST are skipped when ``--data-path`` is absent. Prints JSON.
 """
@@ -82,7 +85,7 @@ def main() -> None:
             base += [f"data.path={args.data_path}", "data.split=test"]
         from ganforge.config import load_config
 
-        batch = load_config(recipe, []).train.batch_size
+        batch = load_config(recipe, [s for s in base if s.startswith("data.")]).train.batch_size
         log_every = max(args.steps // 6, 1)
         row: dict = {"recipe": recipe, "global_batch": batch, "steps": args.steps, "thread_budget": args.threads}
         with tempfile.TemporaryDirectory() as tmp:
@@ -99,8 +102,12 @@ def main() -> None:
                      f"train.log_every={args.equiv_steps}", "train.threads=1", "train.sync_batch_norm=true"]
             torchrun(1, recipe, t / "eq1", equiv)
             torchrun(args.threads, recipe, t / "eq2", equiv)
+            # the control: 1 process at 2 threads, which changes only the order of floating-point
+            # reductions inside the kernels; how far that alone moves the weights is the noise floor
+            torchrun(1, recipe, t / "eq1b", [*equiv[:-2], "train.threads=2", equiv[-1]])
             row["equivalence_steps"] = args.equiv_steps
             row["equivalence_max_abs_weight_diff"] = max_weight_diff(t / "eq1", t / "eq2")
+            row["control_1proc_1thread_vs_2threads_max_abs_weight_diff"] = max_weight_diff(t / "eq1", t / "eq1b")
         results.append(row)
         print(json.dumps(row), file=sys.stderr)
     print(json.dumps({"bench": "ddp_scaling", "backend": "gloo", "results": results}, indent=2))
