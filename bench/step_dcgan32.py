@@ -16,8 +16,8 @@ import copy
 import json
 import time
 
+import plain_loop
 import torch
-import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from ganforge.config import config_from_dict
@@ -46,16 +46,7 @@ def config(precision: str, channels_last: bool, device: str, threads: int):
 def plain_step(G, D, opt_g, opt_d, real, z):
     b = real.shape[0]
     ones, zeros = torch.ones(b, device=real.device), torch.zeros(b, device=real.device)
-    fake = G(z)
-    loss_d = F.binary_cross_entropy_with_logits(D(real), ones) + \
-        F.binary_cross_entropy_with_logits(D(fake.detach()), zeros)
-    opt_d.zero_grad()
-    loss_d.backward()
-    opt_d.step()
-    loss_g = F.binary_cross_entropy_with_logits(D(fake), ones)
-    opt_g.zero_grad()
-    loss_g.backward()
-    opt_g.step()
+    loss_d, loss_g = plain_loop.plain_step(G, D, opt_g, opt_d, real, z, ones, zeros)
     return loss_d.item(), loss_g.item()
 
 

@@ -18,7 +18,7 @@ import json
 import time
 
 import torch
-import torch.nn.functional as F
+from plain_loop import plain_step
 
 from ganforge.components import build_experiment
 from ganforge.config import load_config
@@ -35,25 +35,24 @@ def plain_loop(G, D, dataset, latent_dim, batch, steps, lr_g, lr_d, betas, seed=
     for _ in range(steps):
         real, _ = dataset.sample(batch, gen)
         z = torch.randn(batch, latent_dim, generator=gen)
-        fake = G(z)
-        loss_d = (F.binary_cross_entropy_with_logits(D(real), ones)
-                  + F.binary_cross_entropy_with_logits(D(fake.detach()), zeros))
-        opt_d.zero_grad()
-        loss_d.backward()
-        opt_d.step()
-        loss_g = F.binary_cross_entropy_with_logits(D(fake), ones)
-        opt_g.zero_grad()
-        loss_g.backward()
-        opt_g.step()
+        loss_d, loss_g = plain_step(G, D, opt_g, opt_d, real, z, ones, zeros)
         loss_d.item(), loss_g.item()
     return (time.perf_counter() - t0) / steps
 
 
-def ganforge_loop(cfg, steps):
+def ganforge_loop(cfg, steps, compile_players=False):
     trainer = Trainer(cfg, None)
     s = trainer.setup()
+    if compile_players:  # torch.compile of both players (inductor, dynamic=False); measured, not shipped
+        trainer.experiment.generator.compile(dynamic=False)
+        trainer.experiment.discriminator.compile(dynamic=False)
     sums = torch.zeros(6)
-    # warm-up is done by the caller's first round; time `steps` full trainer steps
+    # a fresh trainer each round: 3 untimed steps first (for compiled players, the compilation for
+    # every grad mode and batch size they meet); the caller's round 0 warms up everything else
+    for _ in range(3):
+        trainer._set_lrs(s)
+        trainer.train_step(s, sums, want_norms=False)
+        s.step += 1
     t0 = time.perf_counter()
     for i in range(steps):
         trainer._set_lrs(s)
@@ -69,6 +68,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--compile", action="store_true", help="torch.compile both players on ganforge's side")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="config overrides for ganforge's side, e.g. train.precision=bf16")
     args = ap.parse_args()
@@ -81,14 +81,14 @@ def main() -> None:
         p = plain_loop(copy.deepcopy(G0), copy.deepcopy(D0), exp.dataset, exp.prior.latent_dim,
                        cfg.train.batch_size, args.steps, cfg.optim.generator.lr, cfg.optim.discriminator.lr,
                        cfg.optim.generator.betas)
-        o = ganforge_loop(cfg, args.steps)
+        o = ganforge_loop(cfg, args.steps, args.compile)
         if r:
             plain.append(p)
             ours.append(o)
     p, o = min(plain), min(ours)
     print(json.dumps({
         "bench": "step_ring8", "recipe": args.recipe, "threads": args.threads, "batch_size": cfg.train.batch_size,
-        "n_critic": cfg.train.n_critic, "overrides": args.set, "steps_per_round": args.steps, "rounds": args.rounds,
+        "n_critic": cfg.train.n_critic, "overrides": args.set, "compiled": args.compile, "steps_per_round": args.steps, "rounds": args.rounds,
         "plain_s_per_step": round(p, 6), "ganforge_s_per_step": round(o, 6), "ratio_ganforge_over_plain": round(o / p, 3),
         "note": "ganforge step includes n_critic D steps, EMA and the recipe's options (pack, penalties)",
     }, indent=2))
