@@ -66,7 +66,7 @@ def time_plain(G0, D0, data, steps, device):
     return (time.perf_counter() - t0) / steps
 
 
-def time_ganforge(cfg, G0, D0, data, steps):
+def time_ganforge(cfg, G0, D0, data, steps, compile_players=False):
     from ganforge.components import build_experiment
 
     exp = build_experiment(cfg, dataset=data)
@@ -74,8 +74,12 @@ def time_ganforge(cfg, G0, D0, data, steps):
     exp.discriminator.load_state_dict(D0.state_dict())
     tr = Trainer(cfg, None, experiment=exp)
     s = tr.setup()
+    if compile_players:  # torch.compile (inductor, dynamic=False): measured, not shipped
+        exp.generator.compile(dynamic=False)
+        exp.discriminator.compile(dynamic=False)
     sums = torch.zeros(6, device=tr.device)
-    tr.train_step(s, sums, False)  # warm-up
+    for _ in range(3 if compile_players else 1):  # warm-up (and compilation, excluded)
+        tr.train_step(s, sums, False)
     _sync(tr.device)
     t0 = time.perf_counter()
     for _ in range(steps):
@@ -116,6 +120,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--compile", action="store_true", help="add torch.compile variants of ganforge's step")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     data = RandomImages()
@@ -126,11 +131,14 @@ def main() -> None:
     flops = count_flops(G0, D0, data)
     variants = {"ganforge_fp32": ("fp32", False), "ganforge_bf16": ("bf16", False),
                 "ganforge_bf16_channels_last": ("bf16", True)}
+    if args.compile:
+        variants.update({"ganforge_fp32_compiled": ("fp32", False), "ganforge_bf16_channels_last_compiled": ("bf16", True)})
     times: dict[str, list[float]] = {"plain_fp32": [], **{k: [] for k in variants}}
     for _ in range(args.rounds):
         times["plain_fp32"].append(time_plain(G0, D0, data, args.steps, args.device))
         for name, (prec, cl) in variants.items():
-            times[name].append(time_ganforge(config(prec, cl, args.device, args.threads), G0, D0, data, args.steps))
+            times[name].append(time_ganforge(config(prec, cl, args.device, args.threads), G0, D0, data, args.steps,
+                                             compile_players=name.endswith("_compiled")))
     best = {k: min(v) for k, v in times.items()}
     peak32 = matmul_peak(torch.float32, args.device)
     peak16 = matmul_peak(torch.bfloat16, args.device)
