@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from ganforge.errors import GanforgeError
+from ganforge.errors import GanforgeError, TrainingStopped
 
 
 class CLIError(GanforgeError):
@@ -32,6 +32,9 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except GanforgeError as exc:
             _fail(str(exc))
+        except TrainingStopped as exc:
+            click.echo(f"ganforge: {exc}; resume with the same command", err=True)
+            sys.exit(128 + exc.signum)
         except KeyboardInterrupt:
             click.echo("ganforge: interrupted; resume with the same command", err=True)
             sys.exit(130)

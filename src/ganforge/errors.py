@@ -25,3 +25,17 @@ class CheckpointError(GanforgeError):
 
 class DivergenceError(GanforgeError):
     """Training diverged and could not be recovered."""
+
+
+class TrainingStopped(Exception):
+    """Training stopped on SIGTERM or SIGINT after writing a checkpoint of the step it had reached.
+
+    Not a GanforgeError: nothing was wrong with the input. The CLI exits with 128 + the signal number.
+    """
+
+    def __init__(self, signum: int, step: int, saved: bool):
+        import signal
+
+        self.signum, self.step, self.saved = signum, step, saved
+        what = "checkpoint written" if saved else "no checkpoint written (no run directory, or the state had diverged)"
+        super().__init__(f"stopped by {signal.Signals(signum).name} at step {step}; {what}")

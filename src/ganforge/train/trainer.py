@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +21,7 @@ from torch import Tensor, nn
 from ganforge.components import Experiment, build_experiment
 from ganforge.config import Config
 from ganforge.data.loader import BatchLoader
-from ganforge.errors import CheckpointError, ConfigError, DivergenceError
+from ganforge.errors import CheckpointError, ConfigError, DivergenceError, TrainingStopped
 from ganforge.train.callbacks import Callback
 from ganforge.train.checkpoint import checkpoint_path, list_checkpoints, load_checkpoint, save_checkpoint
 from ganforge.train.distributed import (
@@ -70,6 +72,10 @@ class Trainer:
     ``fit()`` resumes from the newest checkpoint in ``run_dir`` when there is one, and returns the
     final TrainState. Given the same config, seed, machine and thread count, an interrupted and
     resumed run ends with the same weights, bit for bit, as an uninterrupted one.
+
+    SIGTERM (a scheduler's pre-emption notice) and SIGINT (Ctrl-C) stop training at the end of the
+    current step, write a checkpoint of that step and raise TrainingStopped, so nothing is lost; a
+    second SIGINT interrupts at once. Distributed runs agree on the stop at the next log window.
     """
 
     def __init__(self, cfg: Config, run_dir: str | Path | None = None, callbacks: list[Callback] | None = None,
@@ -84,6 +90,45 @@ class Trainer:
         self.state: TrainState | None = None
         self._d_params: list[torch.nn.Parameter] | None = None
         self._resumed = False
+        self._stop_signal: int | None = None
+
+    # -- stopping on a signal --------------------------------------------------------------------
+
+    def _on_signal(self, signum: int, frame) -> None:
+        if self._stop_signal is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now, as Python would
+        self._stop_signal = signum
+
+    @contextlib.contextmanager
+    def _stop_on_signals(self):
+        """Route SIGTERM and SIGINT to a flag checked between steps (main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _stop_requested(self, at_log_window: bool) -> bool:
+        if not self.dist.enabled:
+            return self._stop_signal is not None
+        if not at_log_window:
+            return False
+        flag = torch.tensor([float(self._stop_signal is not None)], device=self.device)
+        return bool(all_reduce_mean_(flag, self.dist).item() > 0)  # every rank stops at the same step
+
+    def _stop(self, s: TrainState, at_checkpoint: bool) -> None:
+        """Write a checkpoint of the step reached (unless just written, or the state diverged) and raise."""
+        signum = self._stop_signal if self._stop_signal is not None else signal.SIGTERM
+        saved = at_checkpoint and self.checkpoint_dir is not None
+        if not saved and self.checkpoint_dir is not None:
+            if not self.cfg.train.guard.enabled or self._divergence(s, None) is None:
+                self.save(s)
+                saved = True
+        raise TrainingStopped(signum, s.step, saved)
 
     # -- set-up ----------------------------------------------------------------------------------
 
@@ -382,6 +427,11 @@ class Trainer:
             cb.on_rollback(self, s, event)
 
     def fit(self) -> TrainState:
+        self._stop_signal = None
+        with self._stop_on_signals():
+            return self._fit()
+
+    def _fit(self) -> TrainState:
         s = self.state or self.setup()
         cfg = self.cfg.train
         self._good_state = None
@@ -433,6 +483,8 @@ class Trainer:
                 self._remember_good(s)
                 for cb in self.callbacks:
                     cb.on_checkpoint(self, s)
+            if s.step < cfg.steps and self._stop_requested(scalars is not None):
+                self._stop(s, at_checkpoint)
         for cb in self.callbacks:
             cb.on_fit_end(self, s)
         return s
