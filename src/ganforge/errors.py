@@ -37,5 +37,5 @@ class TrainingStopped(Exception):
         import signal
 
         self.signum, self.step, self.saved = signum, step, saved
-        what = "checkpoint written" if saved else "no checkpoint written (no run directory, or the state had diverged)"
+        what = "checkpoint written" if saved else "no checkpoint written: the state had diverged (the last good one stays)"
         super().__init__(f"stopped by {signal.Signals(signum).name} at step {step}; {what}")

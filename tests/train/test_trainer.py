@@ -221,3 +221,34 @@ def test_sigterm_or_sigint_writes_a_checkpoint_of_the_step_reached_then_resume_i
     for part in ("generator", "discriminator", "ema_generator"):
         for k in a[part]:
             assert torch.equal(a[part][k], b[part][k]), f"{part}.{k}"
+
+
+class SignalAt(Callback):
+    """Sends a real signal to this process at the end of a given step."""
+
+    def __init__(self, step: int, sig: int):
+        self.step, self.sig = step, sig
+
+    def on_step_end(self, trainer, state):
+        if state.step == self.step:
+            os.kill(os.getpid(), self.sig)
+
+
+def test_signal_in_process_checkpoints_that_exact_step_and_restores_the_handlers(tmp_path):
+    from ganforge.errors import TrainingStopped
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(TrainingStopped, match="stopped by SIGTERM at step 33; checkpoint written"):
+        ganforge.train(cfg_with(), tmp_path / "cut", callbacks=[SignalAt(33, signal.SIGTERM)])
+    assert [k for k, _ in list_checkpoints(tmp_path / "cut" / "checkpoints")][-2:] == [20, 33]
+    assert signal.getsignal(signal.SIGTERM) is before  # the caller's handler is back
+    resumed = ganforge.train(cfg_with(), tmp_path / "cut")
+    full = ganforge.train(cfg_with(), tmp_path / "full")
+    assert resumed.step == 60
+    assert_bitwise_equal(weights(full), weights(resumed))
+
+
+def test_without_a_run_directory_ctrl_c_keeps_its_usual_meaning():
+    # nothing to save: SIGINT raises KeyboardInterrupt at once, as in any Python program
+    with pytest.raises(KeyboardInterrupt):
+        ganforge.train(cfg_with(), None, callbacks=[SignalAt(5, signal.SIGINT)])

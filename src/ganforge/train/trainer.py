@@ -101,8 +101,9 @@ class Trainer:
 
     @contextlib.contextmanager
     def _stop_on_signals(self):
-        """Route SIGTERM and SIGINT to a flag checked between steps (main thread only)."""
-        if threading.current_thread() is not threading.main_thread():
+        """Route SIGTERM and SIGINT to a flag checked between steps (main thread only; without a run
+        directory there is nothing to save, and the signals keep their usual meaning)."""
+        if self.checkpoint_dir is None or threading.current_thread() is not threading.main_thread():
             yield
             return
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -123,11 +124,10 @@ class Trainer:
     def _stop(self, s: TrainState, at_checkpoint: bool) -> None:
         """Write a checkpoint of the step reached (unless just written, or the state diverged) and raise."""
         signum = self._stop_signal if self._stop_signal is not None else signal.SIGTERM
-        saved = at_checkpoint and self.checkpoint_dir is not None
-        if not saved and self.checkpoint_dir is not None:
-            if not self.cfg.train.guard.enabled or self._divergence(s, None) is None:
-                self.save(s)
-                saved = True
+        saved = at_checkpoint
+        if not saved and (not self.cfg.train.guard.enabled or self._divergence(s, None) is None):
+            self.save(s)
+            saved = True
         raise TrainingStopped(signum, s.step, saved)
 
     # -- set-up ----------------------------------------------------------------------------------
