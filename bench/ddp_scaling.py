@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from ganforge.config import load_config
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 
@@ -83,8 +85,6 @@ def main() -> None:
                 results.append({"recipe": recipe, "skipped": f"no MNIST at {args.data_path}"})
                 continue
             base += [f"data.path={args.data_path}", "data.split=test"]
-        from ganforge.config import load_config
-
         batch = load_config(recipe, [s for s in base if s.startswith("data.")]).train.batch_size
         log_every = max(args.steps // 6, 1)
         row: dict = {"recipe": recipe, "global_batch": batch, "steps": args.steps, "thread_budget": args.threads}

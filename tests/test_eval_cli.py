@@ -21,13 +21,7 @@ from ganforge.metrics.inception import INCEPTION_WEIGHTS_ENV
 ALL = "fid,kid,is,prdc,modes,memorization"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks: one thread is much faster than a contended pool on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: tiny networks, one thread
 
 
 @pytest.fixture(scope="module")

@@ -47,6 +47,16 @@ def assert_bitwise_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor])
         assert torch.equal(a[k], b[k]), f"{k} differs"
 
 
+def assert_last_checkpoints_bitwise_equal(run_a, run_b, step: int) -> None:
+    """Both runs' newest checkpoints are at ``step`` with bit-identical players and EMA generator."""
+    a = load_checkpoint(list_checkpoints(run_a / "checkpoints")[-1][1])
+    b = load_checkpoint(list_checkpoints(run_b / "checkpoints")[-1][1])
+    assert a["step"] == b["step"] == step
+    for part in ("generator", "discriminator", "ema_generator"):
+        for k in a[part]:
+            assert torch.equal(a[part][k], b[part][k]), f"{part}.{k}"
+
+
 class StopAt(Callback):
     """Simulates a crash: raises after a given step."""
 
@@ -100,12 +110,7 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path):
     for _, path in list_checkpoints(tmp_path / "cut" / "checkpoints"):
         load_checkpoint(path)  # never unreadable
     subprocess.run(cmd + [str(tmp_path / "cut")], check=True, capture_output=True)
-    a = load_checkpoint(list_checkpoints(tmp_path / "full" / "checkpoints")[-1][1])
-    b = load_checkpoint(list_checkpoints(tmp_path / "cut" / "checkpoints")[-1][1])
-    assert a["step"] == b["step"] == 400
-    for part in ("generator", "discriminator", "ema_generator"):
-        for k in a[part]:
-            assert torch.equal(a[part][k], b[part][k]), f"{part}.{k}"
+    assert_last_checkpoints_bitwise_equal(tmp_path / "full", tmp_path / "cut", 400)
 
 
 def test_n_critic_discriminator_steps_per_generator_step(tmp_path):
@@ -215,12 +220,7 @@ def test_sigterm_or_sigint_writes_a_checkpoint_of_the_step_reached_then_resume_i
     ckpts = list_checkpoints(tmp_path / "cut" / "checkpoints")
     assert ckpts[-1][0] == stopped_at and 200 <= stopped_at < 3000  # the step reached, not the last regular one
     subprocess.run(cmd + [str(tmp_path / "cut")], check=True, capture_output=True)
-    a = load_checkpoint(list_checkpoints(tmp_path / "full" / "checkpoints")[-1][1])
-    b = load_checkpoint(list_checkpoints(tmp_path / "cut" / "checkpoints")[-1][1])
-    assert a["step"] == b["step"] == 3000
-    for part in ("generator", "discriminator", "ema_generator"):
-        for k in a[part]:
-            assert torch.equal(a[part][k], b[part][k]), f"{part}.{k}"
+    assert_last_checkpoints_bitwise_equal(tmp_path / "full", tmp_path / "cut", 3000)
 
 
 class SignalAt(Callback):
