@@ -88,7 +88,7 @@ class DCGANGenerator(nn.Module):
         norm_classes = n_classes if self.conditioning == "cbn" else 0
         self.hidden = None
         if fc_hidden:
-            self.hidden = nn.Sequential(nn.Linear(d_in, fc_hidden, bias=False), nn.BatchNorm1d(fc_hidden), nn.ReLU())
+            self.hidden = nn.Sequential(nn.Linear(d_in, fc_hidden, bias=False), nn.BatchNorm1d(fc_hidden), nn.ReLU(inplace=True))
             d_in = fc_hidden
         self.project = nn.Linear(d_in, widths[0] * self.base**2, bias=False)
         self.norms = nn.ModuleList([ConditionalBatchNorm2d(w, norm_classes) for w in widths])
@@ -108,9 +108,10 @@ class DCGANGenerator(nn.Module):
         if self.hidden is not None:
             z = self.hidden(z)
         h = self.project(z).view(z.shape[0], -1, self.base, self.base)  # (N, widths[0], base, base)
-        h = torch.relu(self.norms[0](h, y_norm))
+        # ReLU in place on each (conditional) batch norm's output, which its backward does not read
+        h = torch.relu_(self.norms[0](h, y_norm))
         for up, norm in zip(self.ups, self.norms[1:], strict=True):
-            h = torch.relu(norm(up(h), y_norm))  # doubles the side
+            h = torch.relu_(norm(up(h), y_norm))  # doubles the side
         return torch.tanh(self.to_image(h))
 
 
@@ -144,7 +145,7 @@ class DCGANDiscriminator(nn.Module):
             layers.append(sn(nn.Conv2d(c_in, w, 4, 2, 1, bias=not (batch_norm and i > 0)), spectral_norm))
             if batch_norm and i > 0:
                 layers.append(nn.BatchNorm2d(w))
-            layers.append(nn.LeakyReLU(0.2))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
             c_in = w
         layers.append(nn.Flatten())
         features = widths[-1] * self.base**2
@@ -152,7 +153,7 @@ class DCGANDiscriminator(nn.Module):
             layers.append(sn(nn.Linear(features, fc_hidden, bias=not batch_norm), spectral_norm))
             if batch_norm:
                 layers.append(nn.BatchNorm1d(fc_hidden))
-            layers.append(nn.LeakyReLU(0.2))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
             features = fc_hidden
         self.body = nn.Sequential(*layers)
         self.heads = DiscriminatorHeads(features, n_classes, self.conditioning,

@@ -25,9 +25,22 @@ ACTIVATIONS: dict[str, type[nn.Module] | object] = {
 }
 
 
-def activation(name: str) -> nn.Module:
-    """A fresh activation module by name (one of ``Activation``)."""
-    return ACTIVATIONS[name]()  # type: ignore[operator]
+INPLACE_ACTIVATIONS: dict[str, type[nn.Module] | object] = {
+    "relu": lambda: nn.ReLU(inplace=True),
+    "leaky_relu": lambda: nn.LeakyReLU(0.2, inplace=True),
+}
+
+
+def activation(name: str, inplace: bool = False) -> nn.Module:
+    """A fresh activation module by name (one of ``Activation``).
+
+    ``inplace`` overwrites its input where the activation allows it (relu, leaky relu): for a layer's
+    own output that nothing else reads (after a linear or convolution, whose backward needs its input,
+    not its output), it saves a buffer and a memory pass per call; ring8's step is 6 % faster
+    (bench/README.md). Never for a tensor that a skip connection reads again.
+    """
+    table = INPLACE_ACTIVATIONS if inplace and name in INPLACE_ACTIVATIONS else ACTIVATIONS
+    return table[name]()  # type: ignore[operator]
 
 
 def maybe_spectral_norm(module: nn.Module, enabled: bool) -> nn.Module:

@@ -103,4 +103,6 @@ class MLPDiscriminator(nn.Module):
 
 
 def _act(name: str) -> nn.Module:
-    return activation(name)
+    # in place: each activation follows a linear layer or a batch norm, neither of whose backward
+    # reads its output
+    return activation(name, inplace=True)

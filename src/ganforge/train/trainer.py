@@ -88,7 +88,8 @@ class Trainer:
         self.rank, self.world_size = self.dist.rank, self.dist.world_size
         self.device: torch.device | None = None
         self.state: TrainState | None = None
-        self._d_params: list[torch.nn.Parameter] | None = None
+        self._params: dict[str, list[torch.nn.Parameter]] = {}
+        self._ema_pairs: tuple[int, list[Tensor], list[Tensor], list[tuple[Tensor, Tensor]]] | None = None
         self._resumed = False
         self._stop_signal: int | None = None
 
@@ -239,11 +240,9 @@ class Trainer:
                 pr, pf = torch.sigmoid(d_real).mean(), torch.sigmoid(d_fake).mean()
             else:
                 pr, pf = d_real.mean(), d_fake.mean()
-            sums[0] += d_cost.detach()
-            sums[2] += penalty.detach()
-            sums[3] += pr
-            sums[4] += pf
-            sums[5] += -d_cost.detach()
+            c = d_cost.detach()
+            # one in-place add for the window's running sums (g_cost, slot 1, is added by the G step)
+            sums += torch.stack([c, torch.zeros_like(c), penalty.detach(), pr, pf, -c])
         self._last_outputs = (d_real, d_fake, aux_fake)
         return d_cost + penalty
 
@@ -256,6 +255,22 @@ class Trainer:
             if t is not None:
                 total = total + t
         return total
+
+    def _trainable(self, which: str) -> list[torch.nn.Parameter]:
+        """The player's trainable parameters, listed once (the step toggles and clears them)."""
+        found = self._params.get(which)
+        if found is None:
+            assert self.experiment is not None
+            module = self.experiment.generator if which == "g" else self.experiment.discriminator
+            found = self._params[which] = [p for p in module.parameters() if p.requires_grad]
+        return found
+
+    @staticmethod
+    def _clear_grads(params: list[torch.nn.Parameter]) -> None:
+        """``zero_grad(set_to_none=True)`` without the optimizer's per-call hooks and profiling
+        wrapper, which cost about 50 us a call on ring8 (bench/README.md)."""
+        for p in params:
+            p.grad = None
 
     def _after_d_step(self) -> None:
         exp = self.experiment
@@ -285,7 +300,7 @@ class Trainer:
             if reuse:
                 fake_for_g = (fake, real, y, z)
             loss_d = self._discriminator_loss(s, real, fake.detach().float(), y, z, sums)
-            s.opt_d.zero_grad(set_to_none=True)
+            self._clear_grads(self._trainable("d"))
             loss_d.backward()
             if want_norms:
                 norms["grad_norm_d"] = grad_norm(D)
@@ -303,8 +318,7 @@ class Trainer:
             d_real, d_fake, aux_fake = self._last_outputs
             loss_g = cost.generator_cost(d_fake, d_real if cost.generator_needs_real else None)
             loss_g = loss_g + self._generator_aux(aux_fake, y, z)
-            d_params = [p for p in D.parameters() if p.requires_grad]
-            g_params = [p for p in G.parameters() if p.requires_grad]
+            d_params, g_params = self._trainable("d"), self._trainable("g")
             grads_d = torch.autograd.grad(loss_d, d_params, retain_graph=True)
             grads_g = torch.autograd.grad(loss_g, g_params)
             for p, g in zip(d_params, grads_d, strict=True):
@@ -317,8 +331,7 @@ class Trainer:
             s.opt_g.step()
             self._after_d_step()
         else:
-            d_params = self._d_params or [p for p in D.parameters() if p.requires_grad]
-            self._d_params = d_params
+            d_params = self._trainable("d")
             for p in d_params:  # no gradients for D's weights in the G step
                 p.requires_grad_(False)
             try:
@@ -337,7 +350,7 @@ class Trainer:
                         with torch.no_grad():
                             d_real = D(real, y).float()
                 loss_g = cost.generator_cost(d_fake, d_real) + self._generator_aux(aux_fake, y, z)
-                s.opt_g.zero_grad(set_to_none=True)
+                self._clear_grads(self._trainable("g"))
                 loss_g.backward()
             finally:
                 for p in d_params:
@@ -359,13 +372,16 @@ class Trainer:
     def _update_ema(self, s: TrainState) -> None:
         if s.ema_generator is None:
             return
-        ema_p = list(s.ema_generator.parameters())
-        g_p = list(s.generator.parameters())
+        key = id(s.ema_generator) ^ (id(s.generator) << 1)
+        if self._ema_pairs is None or self._ema_pairs[0] != key:  # listed once per pair of modules
+            self._ema_pairs = (key, list(s.ema_generator.parameters()), list(s.generator.parameters()),
+                               list(zip(s.ema_generator.buffers(), s.generator.buffers(), strict=True)))
+        _, ema_p, g_p, buffers = self._ema_pairs
         if s.step < self.cfg.train.ema_start:
             torch._foreach_copy_(ema_p, g_p)
         else:
             torch._foreach_lerp_(ema_p, g_p, 1.0 - self.cfg.train.ema_decay)
-        for be, bg in zip(s.ema_generator.buffers(), s.generator.buffers(), strict=True):
+        for be, bg in buffers:
             be.copy_(bg)
 
     # -- the loop --------------------------------------------------------------------------------
