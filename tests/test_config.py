@@ -144,9 +144,9 @@ def test_trajectory_hash():
     h = base.trajectory_hash()
     assert h == config_from_dict({}).trajectory_hash()
     for ov in ("train.steps=17", "train.progress=false", "train.log_every=3", "train.checkpoint_every=5",
-               "train.keep_checkpoints=9"):
+               "train.keep_checkpoints=9", "train.device=cpu", "train.threads=3"):
         assert config_from_dict({}, [ov]).trajectory_hash() == h, ov
-    for ov in ("train.seed=1", "train.n_critic=2", "optim.generator.lr=0.001", "game.cost.name=hinge",
+    for ov in ("train.seed=1", "train.precision=bf16", "train.n_critic=2", "optim.generator.lr=0.001", "game.cost.name=hinge",
                "model.discriminator.pack=2", "train.batch_size=128"):
         assert config_from_dict({}, [ov]).trajectory_hash() != h, ov
 

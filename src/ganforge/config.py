@@ -111,6 +111,11 @@ class TrainConfig(Section):
 # Fields of ``train`` that do not change the trajectory: a run may be resumed with other values.
 RESUME_FREE_FIELDS = ("steps", "progress", "checkpoint_every", "keep_checkpoints", "log_every", "eval_every",
                       "eval_metrics")
+# Where a run executes: these change its numbers only at the level of floating-point rounding, so a
+# run may move to another device or thread count, as it may to another number of processes (a run
+# continued elsewhere is then not bit-identical to one that stayed). Hashed at their defaults, so
+# that runs written before they were freed keep their hash when they used the defaults.
+EXECUTION_FIELDS = {"device": "auto", "threads": None}
 
 
 class Config(Section):
@@ -133,6 +138,7 @@ class Config(Section):
         d = self.to_dict()
         for key in RESUME_FREE_FIELDS:
             d["train"].pop(key, None)
+        d["train"].update(EXECUTION_FIELDS)
         d.pop("diagnostics", None)  # they read the run, they do not change it
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
