@@ -305,3 +305,15 @@ def test_infogan_prior_needs_room_for_its_codes():
         PRIORS.build("infogan", {"latent_dim": 10, "categorical": [10], "continuous": 3}, where="game.prior")
     with pytest.raises(ConfigError, match=r"game\.prior\.categorical"):
         PRIORS.build("infogan", {"latent_dim": 10, "categorical": [1]}, where="game.prior")
+
+
+def test_infogan_prior_refuses_a_category_out_of_range():
+    prior = infogan_prior()
+    z = prior.sample(4, gen(3))
+    k = prior.categorical[1]
+    with pytest.raises(ValueError, match=f"categorical code 1 has {k} categories"):
+        prior.with_codes(z, categorical={1: k})
+    with pytest.raises(ValueError, match="no categorical code 7"):
+        prior.with_codes(z, categorical={7: 0})
+    onehot = prior.join(*prior.split(z))  # join is split's inverse, one-hot blocks included
+    assert torch.equal(onehot, z)

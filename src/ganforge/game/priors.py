@@ -145,7 +145,9 @@ class InfoGANPrior(Prior):
             raise ValueError(f"infogan prior: expected noise ({n}, {self.noise_dim}), {len(self.categorical)} "
                              f"categorical codes and continuous ({n}, {self.continuous}); got noise "
                              f"{tuple(noise.shape)}, {len(categorical)} categorical, continuous {tuple(continuous.shape)}")
-        onehots = [torch.nn.functional.one_hot(c.long(), k).to(noise.dtype)
+        # one-hot blocks by scatter: F.one_hot reads the indices' range on the host, a device sync per
+        # training step on a GPU (tests/train/test_host_sync.py); callers pass valid indices
+        onehots = [noise.new_zeros(n, k).scatter_(1, c.long().view(n, 1).to(noise.device), 1.0)
                    for c, k in zip(categorical, self.categorical, strict=True)]
         return torch.cat([noise, *onehots, continuous.to(noise.dtype)], dim=1)
 
@@ -157,7 +159,14 @@ class InfoGANPrior(Prior):
         noise, cats, cont = self.split(z)
         cats, cont = list(cats), cont.clone()
         for j, value in (categorical or {}).items():
-            cats[j] = torch.as_tensor(value, dtype=torch.long, device=z.device).expand(z.shape[0]).clone()
+            if not 0 <= j < len(self.categorical):
+                raise ValueError(f"infogan prior: no categorical code {j}; codes are 0..{len(self.categorical) - 1}")
+            v = torch.as_tensor(value, dtype=torch.long, device=z.device)
+            k = self.categorical[j]
+            if v.numel() and (int(v.min()) < 0 or int(v.max()) >= k):
+                raise ValueError(f"infogan prior: categorical code {j} has {k} categories (0..{k - 1}), "
+                                 f"got {v.tolist() if v.numel() < 8 else 'values outside that range'}")
+            cats[j] = v.expand(z.shape[0]).clone()
         for j, value in (continuous or {}).items():
             cont[:, j] = torch.as_tensor(value, dtype=z.dtype, device=z.device)
         return self.join(noise, cats, cont)

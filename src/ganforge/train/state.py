@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +45,7 @@ def lr_factor(cfg: OptimizerConfig, step: int, total_steps: int) -> float:
     schedules = {
         "constant": lambda: 1.0,
         "linear": lambda: 1.0 - frac,
-        "cosine": lambda: 0.5 * (1.0 + torch.cos(torch.tensor(torch.pi * frac)).item()),
+        "cosine": lambda: 0.5 * (1.0 + math.cos(math.pi * frac)),
     }
     return schedules[cfg.schedule]()
 
