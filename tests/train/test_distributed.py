@@ -109,3 +109,40 @@ def test_sync_batch_norm_follows_the_one_process_trajectory_on_cpu(tmp_path):
     # the same parameter and buffer names as plain batch norm: the checkpoint resumes on 1 process
     assert set(one["generator"]) == set(sync["generator"])
     assert set(one["discriminator"]) == set(sync["discriminator"])
+
+
+NODE_SCRIPT = """
+import sys
+import ganforge
+from ganforge.errors import CheckpointError
+from ganforge.train.distributed import from_env
+from ganforge.train.trainer import Trainer
+import yaml
+info = from_env()
+cfg = ganforge.config_from_dict(yaml.safe_load(open(sys.argv[1])), ["train.steps=30"])
+run_dir = sys.argv[2] if info.rank == 0 else sys.argv[3]  # rank 1 stands for a node without the run's disk
+try:
+    Trainer(cfg, run_dir, dist_info=info).setup()
+except CheckpointError as exc:
+    print(f"rank {info.rank}: {exc}")
+    sys.exit(2)
+sys.exit(0)
+"""
+
+
+def test_processes_that_see_different_checkpoints_refuse_to_resume(cfg_path, tmp_path):
+    """A node without the shared run directory would start afresh beside nodes that resume; every
+    process stops with a clear error instead, and nothing is written."""
+    torchrun(1, cfg_path, tmp_path / "run", "train.steps=10")
+    before = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
+    script = tmp_path / "node.py"
+    script.write_text(NODE_SCRIPT)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
+           str(cfg_path), str(tmp_path / "run"), str(tmp_path / "elsewhere")]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    assert p.returncode != 0
+    for rank in (0, 1):
+        assert f"rank {rank}: the processes disagree on where to resume" in p.stdout, p.stdout + p.stderr[-2000:]
+    assert "no checkpoint to a checkpoint of step 10" in p.stdout and "storage that all nodes share" in p.stdout
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == before
+    assert not (tmp_path / "elsewhere").exists()

@@ -54,6 +54,12 @@ def all_reduce_mean_(t: Tensor, info: DistInfo) -> Tensor:
     return t
 
 
+def all_reduce_max_(t: Tensor, info: DistInfo) -> Tensor:
+    if info.enabled:
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return t
+
+
 class DiscriminatorPass(nn.Module):
     """D on real and fake in one module call, so that DDP sees one forward per backward even when
     D runs twice (a batch-coupled D never mixes real and fake in one pass)."""

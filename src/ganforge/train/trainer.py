@@ -27,6 +27,7 @@ from ganforge.train.checkpoint import checkpoint_path, list_checkpoints, load_ch
 from ganforge.train.distributed import (
     DiscriminatorPass,
     DistInfo,
+    all_reduce_max_,
     all_reduce_mean_,
     barrier,
     convert_sync_batch_norm,
@@ -179,6 +180,7 @@ class Trainer:
             return
         found = list_checkpoints(self.checkpoint_dir)
         barrier(self.dist)  # every process has looked before rank 0 may write anything
+        self._agree_on_resume(found[-1][0] if found else -1)
         if self.rank == 0 and self.checkpoint_dir.is_dir():
             for stale in self.checkpoint_dir.glob(".step_*.tmp"):  # a write cut short by a crash
                 stale.unlink(missing_ok=True)
@@ -193,6 +195,22 @@ class Trainer:
             raise CheckpointError(f"{path} does not fit this config's players ({str(exc).splitlines()[0][:160]})") from None
         for cb in self.callbacks:
             cb.on_resume(self, self.state.step)
+
+    def _agree_on_resume(self, newest: int) -> None:
+        """Every process must resume from the same checkpoint. A node that cannot see the run
+        directory (no shared storage) would otherwise start afresh beside the others: DDP would
+        copy rank 0's weights to it, but not its optimizer state, step or random streams."""
+        if not self.dist.enabled:
+            return
+        both = all_reduce_max_(torch.tensor([newest, -newest], dtype=torch.float64, device=self.device), self.dist)
+        high, low = int(both[0].item()), -int(both[1].item())
+        if high != low:
+            def seen(step: int) -> str:
+                return "no checkpoint" if step < 0 else f"a checkpoint of step {step}"
+            raise CheckpointError(
+                f"the processes disagree on where to resume in {self.checkpoint_dir}: this one (rank {self.rank}) "
+                f"sees {seen(newest)}, and between them they see {seen(low)} to {seen(high)}; every node "
+                "must see the same run directory (put --out on storage that all nodes share)")
 
     # -- one step of the game ----------------------------------------------------------------------
 
