@@ -90,7 +90,7 @@ class Trainer:
         self.device: torch.device | None = None
         self.state: TrainState | None = None
         self._params: dict[str, list[torch.nn.Parameter]] = {}
-        self._ema_pairs: tuple[int, list[Tensor], list[Tensor], list[tuple[Tensor, Tensor]]] | None = None
+        self._ema_pairs: tuple[tuple[int, int], list[Tensor], list[Tensor], list[tuple[Tensor, Tensor]]] | None = None
         self._resumed = False
         self._stop_signal: int | None = None
 
@@ -390,7 +390,7 @@ class Trainer:
     def _update_ema(self, s: TrainState) -> None:
         if s.ema_generator is None:
             return
-        key = id(s.ema_generator) ^ (id(s.generator) << 1)
+        key = (id(s.ema_generator), id(s.generator))
         if self._ema_pairs is None or self._ema_pairs[0] != key:  # listed once per pair of modules
             self._ema_pairs = (key, list(s.ema_generator.parameters()), list(s.generator.parameters()),
                                list(zip(s.ema_generator.buffers(), s.generator.buffers(), strict=True)))
