@@ -249,6 +249,13 @@ def test_signal_in_process_checkpoints_that_exact_step_and_restores_the_handlers
 
 
 def test_without_a_run_directory_ctrl_c_keeps_its_usual_meaning():
-    # nothing to save: SIGINT raises KeyboardInterrupt at once, as in any Python program
-    with pytest.raises(KeyboardInterrupt):
-        ganforge.train(cfg_with(), None, callbacks=[SignalAt(5, signal.SIGINT)])
+    # nothing to save: SIGINT raises KeyboardInterrupt at once, as in any Python program. Python's
+    # own handler is put in place first: a process started in the background (`cmd &`) inherits
+    # SIGINT ignored, and Python then installs none
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            ganforge.train(cfg_with(), None, callbacks=[SignalAt(5, signal.SIGINT)])
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # left as it was found
+    finally:
+        signal.signal(signal.SIGINT, previous)
