@@ -133,14 +133,23 @@ class Config(Section):
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
-    def trajectory_hash(self) -> str:
-        """Hash of everything that determines the run's trajectory (for safe resume)."""
+    def trajectory_hash(self, execution_free: bool = True) -> str:
+        """Hash of everything that determines the run's trajectory (for safe resume).
+
+        ``execution_free=False`` gives the rule of checkpoints written before ``EXECUTION_FIELDS``
+        were freed, which hashed the device and thread count as they were."""
         d = self.to_dict()
         for key in RESUME_FREE_FIELDS:
             d["train"].pop(key, None)
-        d["train"].update(EXECUTION_FIELDS)
+        if execution_free:
+            d["train"].update(EXECUTION_FIELDS)
         d.pop("diagnostics", None)  # they read the run, they do not change it
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+    def accepted_hashes(self) -> tuple[str, str]:
+        """The hashes a checkpoint of this config may carry: today's, then the earlier rule's (so a run
+        written before device and threads were freed still loads and resumes with its own settings)."""
+        return self.trajectory_hash(), self.trajectory_hash(execution_free=False)
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:

@@ -23,7 +23,7 @@ from ganforge.train import distributed
 from ganforge.train.callbacks import Callback, MetricsLog, ProgressBar
 from ganforge.train.checkpoint import list_checkpoints, load_checkpoint
 from ganforge.train.state import TrainState
-from ganforge.train.trainer import Trainer
+from ganforge.train.trainer import Trainer, resolve_device
 
 
 class RunDirError(GanforgeError):
@@ -72,7 +72,7 @@ def prepare_run_dir(cfg: Config, out: str | Path) -> bool:
 def train(cfg: Config, out: str | Path | None, callbacks: list[Callback] | None = None,
           progress: bool | None = None) -> TrainState:
     """Train (or resume) the run described by ``cfg`` in ``out``; returns the final state."""
-    info = distributed.from_env()  # torchrun's processes, or one
+    info = distributed.from_env(resolve_device(cfg.train.device))  # torchrun's processes, or one
     cbs: list[Callback] = []
     if out is not None:
         prepare_run_dir(cfg, out)
@@ -169,7 +169,7 @@ def load_run(run_dir: str | Path, ema: bool = True, device: str | torch.device =
     if not found:
         raise RunDirError(f"{run_dir} has no checkpoint yet (train it first)")
     step, path = found[-1]
-    state = load_checkpoint(path, cfg.trajectory_hash())
+    state = load_checkpoint(path, cfg.accepted_hashes())
     exp = build_experiment(cfg, dataset)
     weights = state["ema_generator"] if ema and state.get("ema_generator") is not None else state["generator"]
     try:

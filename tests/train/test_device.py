@@ -103,7 +103,7 @@ def test_trains_on_cuda_in_bf16_with_fp32_master_weights_and_continues_on_cpu(tm
     bf16_run_moved_to_cpu(tmp_path, "cuda")
 
 
-def test_a_run_resumes_with_another_device_or_thread_count(tmp_path):
+def test_a_run_resumes_with_another_device_or_thread_count(tmp_path, one_thread):  # threads restored after
     """Moving a run (to a CPU from a preempted GPU job, to another thread count) continues it from
     its checkpoint instead of refusing it as a different config."""
     from ganforge.run import train
@@ -117,3 +117,19 @@ def test_a_run_resumes_with_another_device_or_thread_count(tmp_path):
     state = train(moved, tmp_path / "run", callbacks=[rec])
     assert state.step == 30 and len(rec.logged) == 10  # steps 21-30 only: it resumed at step 20
     assert "device: cpu" in (tmp_path / "run" / "config.yaml").read_text()
+
+
+def test_a_checkpoint_hashed_by_the_earlier_rule_still_loads_and_resumes(tmp_path, monkeypatch):
+    """Runs written before device and threads were freed hashed them as set (here threads=1): they
+    still open, and resume with their own settings."""
+    from ganforge import config as config_module
+    from ganforge.run import train
+
+    cfg = ganforge.config_from_dict(RING, ["train.steps=20", "train.checkpoint_every=10"])
+    with monkeypatch.context() as m:
+        m.setattr(config_module, "EXECUTION_FIELDS", {})  # the earlier rule
+        train(cfg, tmp_path / "run")
+    assert cfg.trajectory_hash() != cfg.trajectory_hash(execution_free=False)  # the rules do differ here
+    assert load_run(tmp_path / "run").step == 20
+    more = ganforge.config_from_dict(RING, ["train.steps=30", "train.checkpoint_every=10"])
+    assert train(more, tmp_path / "run").step == 30

@@ -17,6 +17,7 @@ import ganforge
 from ganforge.errors import DivergenceError
 from ganforge.train.callbacks import Callback, read_metrics
 from ganforge.train.checkpoint import list_checkpoints, load_checkpoint
+from ganforge.train.trainer import Trainer
 
 BASE = {
     "name": "tiny-ring",
@@ -259,3 +260,35 @@ def test_without_a_run_directory_ctrl_c_keeps_its_usual_meaning():
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # left as it was found
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+class Unfreeze(Callback):
+    """Unfreezes D's head bias after a step, and records every gradient that reaches it."""
+
+    def __init__(self, step: int):
+        self.step, self.arrivals, self.grads_at_step_end = step, [], []
+
+    def on_step_end(self, trainer, state):
+        bias = state.discriminator.head.bias
+        if state.step == self.step:
+            bias.requires_grad_(True)
+            bias.register_hook(lambda g: self.arrivals.append((state.step, g.clone())))
+        elif state.step > self.step:
+            self.grads_at_step_end.append((state.step, bias.grad.clone()))
+
+
+@pytest.mark.parametrize("update", ["alternating", "simultaneous"])
+def test_a_parameter_unfrozen_mid_run_gets_one_fresh_gradient_per_step(update):
+    """Trainable is read at every step: once unfrozen, D's parameter gets its D-cost gradient once a
+    step (nothing from G's cost, nothing accumulated from earlier steps)."""
+    from ganforge.components import build_experiment
+
+    cfg = cfg_with(f"train.update={update}", "train.steps=8")
+    exp = build_experiment(cfg)
+    exp.discriminator.head.bias.requires_grad_(False)
+    cb = Unfreeze(2)
+    Trainer(cfg, None, callbacks=[cb], experiment=exp).fit()
+    steps = [s for s, _ in cb.arrivals]
+    assert steps == [2, 3, 4, 5, 6, 7]  # one arrival in each of steps 3..8 (recorded at the step before)
+    for (s_in, g), (s_end, kept) in zip(cb.arrivals, cb.grads_at_step_end, strict=True):
+        assert s_end == s_in + 1 and torch.equal(kept, g)  # the gradient left is that step's own, not a sum

@@ -125,7 +125,7 @@ class InfoGANPrior(Prior):
             noise = 2.0 * torch.rand(n, self.noise_dim, generator=generator) - 1.0
         cats = [torch.randint(k, (n,), generator=generator) for k in self.categorical]
         cont = 2.0 * torch.rand(n, self.continuous, generator=generator) - 1.0
-        return self.join(noise, cats, cont).to(device)
+        return self._join(noise, cats, cont).to(device)  # indices drawn in range: no check, no host read
 
     def split(self, z: Tensor) -> InfoCodes:
         """``z (N, latent_dim)`` -> its noise, categorical indices and continuous codes."""
@@ -139,14 +139,21 @@ class InfoGANPrior(Prior):
 
     def join(self, noise: Tensor, categorical: Sequence[Tensor], continuous: Tensor) -> Tensor:
         """The inverse of ``split``: ``z (N, latent_dim)`` from noise, category indices and continuous codes."""
+        for j, (c, k) in enumerate(zip(categorical, self.categorical, strict=False)):
+            if c.numel() and (int(c.min()) < 0 or int(c.max()) >= k):  # reads the host: not for the training step
+                raise ValueError(f"infogan prior: categorical code {j} has {k} categories (0..{k - 1}), "
+                                 f"got {c.tolist() if c.numel() < 8 else 'values outside that range'}")
+        return self._join(noise, categorical, continuous)
+
+    def _join(self, noise: Tensor, categorical: Sequence[Tensor], continuous: Tensor) -> Tensor:
         n = noise.shape[0]
         if noise.shape != (n, self.noise_dim) or len(categorical) != len(self.categorical) \
                 or continuous.shape != (n, self.continuous):
             raise ValueError(f"infogan prior: expected noise ({n}, {self.noise_dim}), {len(self.categorical)} "
                              f"categorical codes and continuous ({n}, {self.continuous}); got noise "
                              f"{tuple(noise.shape)}, {len(categorical)} categorical, continuous {tuple(continuous.shape)}")
-        # one-hot blocks by scatter: F.one_hot reads the indices' range on the host, a device sync per
-        # training step on a GPU (tests/train/test_host_sync.py); callers pass valid indices
+        # one-hot blocks by scatter: F.one_hot checks the indices' range on the host, a read per
+        # training step (a device sync wherever z is built on a GPU); join checks, sample needs not
         onehots = [noise.new_zeros(n, k).scatter_(1, c.long().view(n, 1).to(noise.device), 1.0)
                    for c, k in zip(categorical, self.categorical, strict=True)]
         return torch.cat([noise, *onehots, continuous.to(noise.dtype)], dim=1)
@@ -159,14 +166,9 @@ class InfoGANPrior(Prior):
         noise, cats, cont = self.split(z)
         cats, cont = list(cats), cont.clone()
         for j, value in (categorical or {}).items():
-            if not 0 <= j < len(self.categorical):
+            if not -len(self.categorical) <= j < len(self.categorical):
                 raise ValueError(f"infogan prior: no categorical code {j}; codes are 0..{len(self.categorical) - 1}")
-            v = torch.as_tensor(value, dtype=torch.long, device=z.device)
-            k = self.categorical[j]
-            if v.numel() and (int(v.min()) < 0 or int(v.max()) >= k):
-                raise ValueError(f"infogan prior: categorical code {j} has {k} categories (0..{k - 1}), "
-                                 f"got {v.tolist() if v.numel() < 8 else 'values outside that range'}")
-            cats[j] = v.expand(z.shape[0]).clone()
+            cats[j] = torch.as_tensor(value, dtype=torch.long, device=z.device).expand(z.shape[0]).clone()
         for j, value in (continuous or {}).items():
             cont[:, j] = torch.as_tensor(value, dtype=z.dtype, device=z.device)
         return self.join(noise, cats, cont)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -91,8 +92,10 @@ def save_checkpoint(path: str | Path, state: dict[str, Any], config_hash: str) -
     return path
 
 
-def load_checkpoint(path: str | Path, config_hash: str | None = None) -> dict[str, Any]:
-    """Read a checkpoint written by ``save_checkpoint``; refuse anything else with a clear message."""
+def load_checkpoint(path: str | Path, config_hash: str | Sequence[str] | None = None) -> dict[str, Any]:
+    """Read a checkpoint written by ``save_checkpoint``; refuse anything else with a clear message.
+
+    ``config_hash``: the config hash the checkpoint must carry, or several that are accepted."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -111,9 +114,10 @@ def load_checkpoint(path: str | Path, config_hash: str | None = None) -> dict[st
     if meta.get("version") != VERSION:
         raise CheckpointError(f"{path} has checkpoint version {meta.get('version')!r}; "
                               f"this ganforge reads version {VERSION}")
-    if config_hash is not None and meta.get("config_hash") != config_hash:
+    accepted = (config_hash,) if isinstance(config_hash, str) else tuple(config_hash or ())
+    if accepted and meta.get("config_hash") not in accepted:
         raise CheckpointError(f"{path} was written by a different config (hash {meta.get('config_hash')}, "
-                              f"expected {config_hash}); nothing was loaded")
+                              f"expected {accepted[0]}); nothing was loaded")
     try:
         tree = json.loads(meta["tree"])
         return unflatten_state(tree, tensors)

@@ -28,14 +28,18 @@ class DistInfo:
         return self.world_size > 1
 
 
-def from_env() -> DistInfo:
-    """Read torchrun's environment and start the process group (once); 1 process otherwise."""
+def from_env(device: torch.device | None = None) -> DistInfo:
+    """Read torchrun's environment and start the process group (once); 1 process otherwise.
+
+    The backend follows the device the run trains on (``device``; by default CUDA when present):
+    nccl for CUDA, gloo otherwise, so ``train.device=cpu`` on a GPU machine still runs."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistInfo()
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        on_cuda = device.type == "cuda" if device is not None else torch.cuda.is_available()
+        backend = "nccl" if on_cuda else "gloo"
         if backend == "nccl":
             torch.cuda.set_device(local_rank)
         dist.init_process_group(backend=backend)

@@ -188,7 +188,7 @@ class Trainer:
             return
         self._resumed = True
         step, path = found[-1]
-        state = load_checkpoint(path, self.cfg.trajectory_hash())
+        state = load_checkpoint(path, self.cfg.accepted_hashes())
         try:
             self.state.load_state_dict(state)
         except (KeyError, RuntimeError, ValueError) as exc:
@@ -202,7 +202,7 @@ class Trainer:
         copy rank 0's weights to it, but not its optimizer state, step or random streams."""
         if not self.dist.enabled:
             return
-        both = all_reduce_max_(torch.tensor([newest, -newest], dtype=torch.float64, device=self.device), self.dist)
+        both = all_reduce_max_(torch.tensor([newest, -newest], dtype=torch.int64, device=self.device), self.dist)
         high, low = int(both[0].item()), -int(both[1].item())
         if high != low:
             def seen(step: int) -> str:
@@ -274,14 +274,18 @@ class Trainer:
                 total = total + t
         return total
 
-    def _trainable(self, which: str) -> list[torch.nn.Parameter]:
-        """The player's trainable parameters, listed once (the step toggles and clears them)."""
+    def _player_params(self, which: str) -> list[torch.nn.Parameter]:
+        """All of a player's parameters, listed once. Whether each is trainable is read at every use:
+        a callback may freeze or unfreeze some during the run."""
         found = self._params.get(which)
         if found is None:
             assert self.experiment is not None
             module = self.experiment.generator if which == "g" else self.experiment.discriminator
-            found = self._params[which] = [p for p in module.parameters() if p.requires_grad]
+            found = self._params[which] = list(module.parameters())
         return found
+
+    def _trainable(self, which: str) -> list[torch.nn.Parameter]:
+        return [p for p in self._player_params(which) if p.requires_grad]
 
     @staticmethod
     def _clear_grads(params: list[torch.nn.Parameter]) -> None:
@@ -318,7 +322,7 @@ class Trainer:
             if reuse:
                 fake_for_g = (fake, real, y, z)
             loss_d = self._discriminator_loss(s, real, fake.detach().float(), y, z, sums)
-            self._clear_grads(self._trainable("d"))
+            self._clear_grads(self._player_params("d"))
             loss_d.backward()
             if want_norms:
                 norms["grad_norm_d"] = grad_norm(D)
@@ -349,7 +353,7 @@ class Trainer:
             s.opt_g.step()
             self._after_d_step()
         else:
-            d_params = self._trainable("d")
+            d_params = self._trainable("d")  # exactly these are frozen for the G step, then restored
             for p in d_params:  # no gradients for D's weights in the G step
                 p.requires_grad_(False)
             try:
@@ -368,7 +372,7 @@ class Trainer:
                         with torch.no_grad():
                             d_real = D(real, y).float()
                 loss_g = cost.generator_cost(d_fake, d_real) + self._generator_aux(aux_fake, y, z)
-                self._clear_grads(self._trainable("g"))
+                self._clear_grads(self._player_params("g"))
                 loss_g.backward()
             finally:
                 for p in d_params:
@@ -450,7 +454,7 @@ class Trainer:
                 f"rollbacks with learning rates lowered to x{s.lr_scale:g}; try a lower learning rate, "
                 "a gradient penalty or R1, or the non-saturating cost")
         found = [] if self.checkpoint_dir is None else list_checkpoints(self.checkpoint_dir)
-        state = load_checkpoint(found[-1][1], self.cfg.trajectory_hash()) if found else self._good_state
+        state = load_checkpoint(found[-1][1], self.cfg.accepted_hashes()) if found else self._good_state
         if state is None:
             raise DivergenceError(f"training diverged at step {detected} ({reason}) with no checkpoint to roll back to")
         s.load_state_dict(state)
