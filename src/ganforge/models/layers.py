@@ -36,8 +36,8 @@ def activation(name: str, inplace: bool = False) -> nn.Module:
 
     ``inplace`` overwrites its input where the activation allows it (relu, leaky relu): for a layer's
     own output that nothing else reads (after a linear or convolution, whose backward needs its input,
-    not its output), it saves a buffer and a memory pass per call; ring8's step is 6 % faster
-    (bench/README.md). Never for a tensor that a skip connection reads again.
+    not its output), it saves a buffer and a memory pass per call (bench/README.md, "Step time").
+    Never for a tensor that a skip connection reads again.
     """
     table = INPLACE_ACTIVATIONS if inplace and name in INPLACE_ACTIVATIONS else ACTIVATIONS
     return table[name]()  # type: ignore[operator]
