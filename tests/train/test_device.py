@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_ring import tiny_ring
 
 import ganforge
 from ganforge.errors import ConfigError
@@ -17,15 +18,7 @@ from ganforge.train.trainer import Trainer, resolve_device
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 
-RING = {
-    "name": "tiny-ring",
-    "data": {"name": "ring"},
-    "model": {"generator": {"name": "mlp", "widths": [32, 32]},
-              "discriminator": {"name": "mlp", "widths": [32, 32]}},
-    "game": {"prior": {"name": "gaussian", "latent_dim": 4}},
-    "train": {"steps": 1, "batch_size": 64, "log_every": 1, "checkpoint_every": 20, "progress": False,
-              "threads": 1, "seed": 3, "ema_decay": 0.0},
-}
+RING = tiny_ring(steps=1, batch_size=64, log_every=1, ema_decay=0.0)
 
 
 def test_auto_picks_cuda_when_present_and_cpu_otherwise(monkeypatch):

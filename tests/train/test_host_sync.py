@@ -11,6 +11,7 @@ import collections
 
 import pytest
 import torch
+from tiny_ring import tiny_ring
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import ganforge
@@ -38,15 +39,7 @@ def is_host_read(func, args, out) -> bool:
     return False
 
 
-BASE = {
-    "name": "tiny-ring",
-    "data": {"name": "ring"},
-    "model": {"generator": {"name": "mlp", "widths": [32, 32]},
-              "discriminator": {"name": "mlp", "widths": [32, 32]}},
-    "game": {"prior": {"name": "gaussian", "latent_dim": 4}},
-    "train": {"steps": 40, "batch_size": 32, "log_every": 10, "checkpoint_every": 20, "progress": False,
-              "threads": 1, "seed": 3},
-}
+BASE = tiny_ring(steps=40)
 
 
 class StepCounter(Callback):

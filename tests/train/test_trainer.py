@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_ring import tiny_ring
 
 import ganforge
 from ganforge.errors import DivergenceError
@@ -19,15 +20,7 @@ from ganforge.train.callbacks import Callback, read_metrics
 from ganforge.train.checkpoint import list_checkpoints, load_checkpoint
 from ganforge.train.trainer import Trainer
 
-BASE = {
-    "name": "tiny-ring",
-    "data": {"name": "ring"},
-    "model": {"generator": {"name": "mlp", "widths": [32, 32]},
-              "discriminator": {"name": "mlp", "widths": [32, 32]}},
-    "game": {"prior": {"name": "gaussian", "latent_dim": 4}},
-    "train": {"steps": 60, "batch_size": 32, "log_every": 10, "checkpoint_every": 20, "progress": False,
-              "threads": 1, "seed": 3},
-}
+BASE = tiny_ring()
 
 
 def cfg_with(*overrides: str) -> ganforge.Config:
