@@ -65,7 +65,7 @@ def _data(data_path: Path, n: int, seed: int):
 def child(variant: str, args: argparse.Namespace) -> dict:
     import torch
 
-    from ganforge.features import EvalSettings, TensorSource, evaluate_images, load_extractor
+    from ganforge.evaluation import EvalSettings, TensorSource, evaluate_images, load_extractor
 
     torch.set_num_threads(args.threads)
     real, fake, source = _data(Path(args.data_path), args.n, args.seed)

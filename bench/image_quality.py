@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganforge.features import load_extractor
+from ganforge.evaluation import load_extractor
 from ganforge.run import TrainedGenerator, load_run, read_run_config
 from ganforge.train.checkpoint import list_checkpoints
 

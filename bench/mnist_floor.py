@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from ganforge.data import DATASETS
-from ganforge.features import EvalSettings, GeneratorSource, TensorSource, evaluate_images, load_extractor
+from ganforge.evaluation import EvalSettings, GeneratorSource, TensorSource, evaluate_images, load_extractor
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MNIST = ROOT.parent / "shared" / "data" / "mnist"

@@ -15,8 +15,8 @@ from safetensors.torch import load_file, save_file
 
 import ganforge
 from ganforge.cli import main
-from ganforge.features import SmallCNN, save_classifier
-from ganforge.metrics.inception import INCEPTION_WEIGHTS_ENV
+from ganforge.evaluation import SmallCNN, save_classifier
+from ganforge.evaluation.features.inception import INCEPTION_WEIGHTS_ENV
 
 ALL = "fid,kid,is,prdc,modes,memorization"
 
@@ -145,7 +145,7 @@ def test_bad_input_is_one_line_and_exit_2(digits_run: Path, tmp_path: Path, monk
         path = _damaged_classifier(tmp_path, damage)
         assert text in one_line_error("eval", str(digits_run), "--n", "20", "--features", str(path))
     (tmp_path / "dims.py").write_text(
-        "from ganforge.features import from_callable\n"
+        "from ganforge.evaluation import from_callable\n"
         "def build():\n"
         "    return from_callable(lambda x: x.flatten(1)[:, :5], num_features=7)\n")
     assert "dimension 5, expected 7" in one_line_error(

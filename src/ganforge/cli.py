@@ -157,13 +157,21 @@ def traverse(run_dir: str, out: str, steps: int, rows: int, seed: int) -> None:
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="torch CPU threads [torch's default]; 1 is often fastest for the small classifiers")
+@click.option("--quantize/--no-quantize", "quantize", default=True, show_default=True,
+              help="round generated images to 8 bits before the feature network, as pytorch-fid, clean-fid and "
+                   "stylegan2-ada do")
 @click.option("--out", "out", default=None, type=click.Path(dir_okay=False),
               help="JSON file to write [TARGET/eval.json, or NAME.eval.json beside an array]")
 def evaluate(target: str, metrics: str | None, n: int | None, seed: int, features: str | None,
              inception_weights: str | None, floor: bool, real: str | None, real_path: str | None,
              real_set: tuple[str, ...], heldout: str | None, heldout_set: tuple[str, ...], n_real: int | None,
-             batch_size: int, device: str, threads: int | None, out: str | None) -> None:
-    """Measure TARGET; print JSON and write it to TARGET/eval.json.
+             batch_size: int, device: str, threads: int | None, quantize: bool, out: str | None) -> None:
+    """Measure TARGET; print JSON and write it to TARGET/eval.json, with the protocol recorded.
+
+    \b
+    Protocol (as pytorch-fid / clean-fid / stylegan2-ada): generated images are rounded to 8 bits
+    before the feature network (--no-quantize to skip); precision / recall use k = 3
+    (Kynkäänniemi et al. 2019), density / coverage k = 5 (Naeem et al. 2020).
 
     \b
     TARGET is one of:
@@ -179,8 +187,14 @@ def evaluate(target: str, metrics: str | None, n: int | None, seed: int, feature
       ganforge eval samples/ --real real_images/ --features inception --inception-weights pt_inception.pth
     """
     from ganforge.config import parse_override
-    from ganforge.evaluation import EvalRequest, default_output, evaluate_target
-    from ganforge.io import write_json_atomic
+    from ganforge.evaluation.targets import (
+        EvalRequest,
+        check_output,
+        default_output,
+        evaluate_target,
+        write_report,
+    )
+    from ganforge.run import load_run, read_run_config
 
     if threads is not None:
         import torch
@@ -192,9 +206,12 @@ def evaluate(target: str, metrics: str | None, n: int | None, seed: int, feature
     names = None if metrics is None else tuple(m.strip() for m in metrics.split(",") if m.strip())
     req = EvalRequest(metrics=names, n=n, seed=seed, features=features, floor=floor, real=real, real_params=params,
                       heldout=heldout, heldout_params=dict(parse_override(t) for t in heldout_set), n_real=n_real,
-                      inception_weights=inception_weights, batch_size=batch_size, device=device)
-    report = evaluate_target(target, req)
-    write_json_atomic(Path(out) if out else default_output(Path(target)), report)
+                      inception_weights=inception_weights, batch_size=batch_size, device=device, quantize=quantize)
+    dest = Path(out) if out is not None else default_output(Path(target))
+    if out is not None or Path(target).exists():
+        check_output(dest)  # before the work, not after it
+    report = evaluate_target(target, req, read_config=read_run_config, load_run=load_run)
+    write_report(dest, report)
     click.echo(json.dumps(report, indent=2))
 
 
@@ -206,7 +223,7 @@ def features() -> None:
 @features.command("list")
 def features_list() -> None:
     """The registered feature extractors."""
-    from ganforge.features.extractors import EXTRACTORS
+    from ganforge.evaluation.features.extractors import EXTRACTORS
 
     for name in EXTRACTORS.names():
         doc = (EXTRACTORS.get(name).__doc__ or "").strip().splitlines()[0]
@@ -231,7 +248,7 @@ def features_train(name: str, out: str, data_path: str | None, seed: int, epochs
     digits: scikit-learn's 8x8 digits, train on the first 1,437, hold out the last 360
     mnist:  the 10,000 MNIST test images, train on the first 8,000, hold out the last 2,000
     """
-    from ganforge.features.training import train_and_save
+    from ganforge.evaluation.features.training import train_and_save
 
     log = None if quiet else (lambda line: click.echo(line, err=True))
     result = train_and_save(name, out, data_path=data_path, seed=seed, epochs=epochs, threads=threads, log=log)

@@ -106,7 +106,7 @@ def run_dir_callbacks(cfg: Config, out: str | Path, experiment: Experiment, give
     if not any(isinstance(cb, SampleSnapshots) for cb in given):
         extra.append(default_snapshots(cfg, out, experiment.dataset))
     if cfg.train.eval_every:
-        from ganforge.features import PeriodicEvaluation
+        from ganforge.evaluation import PeriodicEvaluation
 
         extra.append(PeriodicEvaluation(cfg.train.eval_every, metrics=cfg.train.eval_metrics, run_dir=out))
     if not any(isinstance(cb, DiagnosticsCallback) for cb in given):

@@ -2,7 +2,7 @@
 
 - toy.py: exact protocols for toy distributions (modes, high-quality samples, W1, KS, D*)
 - fid.py, kid.py, inception_score.py, prdc.py, modes.py, memorization.py: image/feature metrics
-- inception.py: the Inception-v3 of the standard FID protocol (weights from a local file only)
+  (the feature networks, FID Inception-v3 included, live in ganforge.evaluation.features)
 """
 
 from ganforge.metrics._utils import MeanStd, MetricInputError, SmallSampleWarning

@@ -26,6 +26,7 @@ from torch import Tensor
 from ganforge.metrics._utils import (
     DEFAULT_CHUNK_SIZE,
     ArrayLike,
+    MetricInputError,
     as_features,
     blocks,
     check_chunk_size,
@@ -55,11 +56,14 @@ class PRDC:
     coverage: float  # [0, 1] diversity, robust to outliers
 
 
-def _counts(real: Tensor, fake: Tensor, k: int, chunk_size: int) -> PRDC:
-    """One blockwise pass over the ``(m fake, n real)`` distances."""
+def _counts(real: Tensor, fake: Tensor, k: int, chunk_size: int, pr_k: int | None = None) -> PRDC:
+    """One blockwise pass over the ``(m fake, n real)`` distances; precision / recall use the
+    balls of ``pr_k`` (default ``k``), density / coverage those of ``k``."""
     n, m = real.shape[0], fake.shape[0]
-    r_real = kth_neighbour_distances(real, k, chunk_size)  # (n,)
-    r_fake = kth_neighbour_distances(fake, k, chunk_size)  # (m,)
+    pr_k = k if pr_k is None else pr_k
+    r_real_dc = kth_neighbour_distances(real, k, chunk_size)  # (n,) density / coverage radii
+    r_real = r_real_dc if pr_k == k else kth_neighbour_distances(real, pr_k, chunk_size)  # (n,)
+    r_fake = kth_neighbour_distances(fake, pr_k, chunk_size)  # (m,)
     in_real_manifold = torch.zeros(m, dtype=torch.bool, device=real.device)  # precision
     n_real_balls = torch.zeros(m, dtype=torch.int64, device=real.device)  # density
     real_covered = torch.zeros(n, dtype=torch.bool, device=real.device)  # coverage
@@ -67,8 +71,10 @@ def _counts(real: Tensor, fake: Tensor, k: int, chunk_size: int) -> PRDC:
     for f0, f1 in blocks(m, chunk_size):
         for r0, r1 in blocks(n, chunk_size):
             d = pairwise_distances(fake[f0:f1], real[r0:r1])  # (f, r)
-            inside_real = d <= r_real[r0:r1].unsqueeze(0)  # fake j in ball of real i
+            inside_real = d <= r_real[r0:r1].unsqueeze(0)  # fake j in the pr_k-ball of real i
             in_real_manifold[f0:f1] |= inside_real.any(dim=1)
+            if pr_k != k:
+                inside_real = d <= r_real_dc[r0:r1].unsqueeze(0)  # fake j in the k-ball of real i
             n_real_balls[f0:f1] += inside_real.sum(dim=1)
             real_covered[r0:r1] |= inside_real.any(dim=0)
             inside_fake = d <= r_fake[f0:f1].unsqueeze(1)  # real i in ball of fake j
@@ -81,10 +87,11 @@ def _counts(real: Tensor, fake: Tensor, k: int, chunk_size: int) -> PRDC:
     )
 
 
-def _prepare(real: ArrayLike, fake: ArrayLike, k: int, chunk_size: int) -> tuple[Tensor, Tensor]:
+def _prepare(real: ArrayLike, fake: ArrayLike, k: int, chunk_size: int, fake_k: int | None = None
+             ) -> tuple[Tensor, Tensor]:
     check_chunk_size(chunk_size)
     x = as_features(real, "real features", min_samples=k + 1)
-    y = as_features(fake, "fake features", min_samples=k + 1).to(x.device)
+    y = as_features(fake, "fake features", min_samples=(k if fake_k is None else fake_k) + 1).to(x.device)
     check_same_dim(x, y, "real features", "fake features")
     return x, y
 
@@ -102,11 +109,20 @@ def precision_recall(
     return PrecisionRecall(precision=c.precision, recall=c.recall)
 
 
-def prdc(real: ArrayLike, fake: ArrayLike, k: int = 5, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> PRDC:
-    """Precision, recall, density and coverage with one ``k`` (default 5, Naeem et al. 2020).
+def prdc(real: ArrayLike, fake: ArrayLike, k: int = 5, *, pr_k: int | None = None,
+         chunk_size: int = DEFAULT_CHUNK_SIZE) -> PRDC:
+    """Precision, recall, density and coverage in one pass over the distances.
+
+    Args:
+        k: neighbours of the density / coverage balls (Naeem et al. 2020 use 5).
+        pr_k: neighbours of the precision / recall balls (Kynkäänniemi et al. 2019 use 3);
+            default ``k`` (all four with one k, as Naeem et al.'s reference code reports them).
 
     Raises:
         MetricInputError: a set has ``<= k`` samples, dimensions differ, NaN features.
     """
-    x, y = _prepare(real, fake, k, chunk_size)
-    return _counts(x, y, k, chunk_size)
+    pr_k = k if pr_k is None else pr_k
+    if not isinstance(pr_k, int) or pr_k < 1:
+        raise MetricInputError(f"pr_k must be a positive integer, got {pr_k!r}")
+    x, y = _prepare(real, fake, max(k, pr_k), chunk_size, fake_k=pr_k)
+    return _counts(x, y, k, chunk_size, pr_k=pr_k)

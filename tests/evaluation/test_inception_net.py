@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from ganforge.errors import GanforgeError
-from ganforge.metrics.inception import (
+from ganforge.evaluation.features.inception import (
     INCEPTION_WEIGHTS_ENV,
     FIDInceptionV3,
     InceptionWeightsError,
@@ -73,7 +73,7 @@ def test_fid_pooling_variants() -> None:
     model = FIDInceptionV3()
     assert model.Mixed_7b.pool == "avg" and model.Mixed_7c.pool == "max"
     # TF-style avg pool ignores the zero padding: a constant map stays constant at the border.
-    from ganforge.metrics.inception import _avg_pool_tf
+    from ganforge.evaluation.features.inception import _avg_pool_tf
 
     out = _avg_pool_tf(torch.ones(1, 1, 4, 4))
     assert torch.equal(out, torch.ones(1, 1, 4, 4))

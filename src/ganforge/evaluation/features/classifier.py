@@ -28,7 +28,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from ganforge.errors import ConfigError
-from ganforge.features.base import FeatureExtractor, FeatureWeightsError
+from ganforge.evaluation.features.base import FeatureExtractor, FeatureWeightsError, file_sha256
 from ganforge.io import state_dict_mismatch
 from ganforge.registry import Registry
 
@@ -198,4 +198,6 @@ def load_classifier(path: str | os.PathLike[str], name: str | None = None,
         raise FeatureWeightsError(f"{p}: cannot read its tensors ({type(exc).__name__}: {exc})") from None
     check_keys(model, state, str(p))
     model.load_state_dict(state)
-    return ClassifierFeatures(model, name or meta.get("name") or p.stem, meta).to(device)
+    fx = ClassifierFeatures(model, name or meta.get("name") or p.stem, meta)
+    fx.weights_file, fx.weights_sha256 = p.name, file_sha256(p)
+    return fx.to(device)

@@ -17,14 +17,15 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ganforge.features.base import FeatureError, FeatureExtractor, Features
-from ganforge.features.evaluate import EvalSettings, check_metrics, evaluate_images
-from ganforge.features.extractors import default_features, load_extractor
-from ganforge.features.sources import GeneratorSource, TensorSource
+from ganforge.evaluation.feature_metrics import check_metrics, evaluate_images
+from ganforge.evaluation.features.base import FeatureError, FeatureExtractor, Features
+from ganforge.evaluation.features.extractors import default_features, load_extractor
+from ganforge.evaluation.protocol import EvalSettings
+from ganforge.evaluation.sources import GeneratorSource, TensorSource
 from ganforge.train.callbacks import Callback
 
 if TYPE_CHECKING:
@@ -40,19 +41,26 @@ class PeriodicEvaluation(Callback):
     Args:
         every: evaluate when ``step % every == 0`` and at the last step.
         n: generated samples per evaluation.
-        metrics: names from ``ganforge.features.METRICS`` (default FID only: cheap and streaming).
+        metrics: names from ``ganforge.evaluation.METRICS`` (default FID only: cheap and streaming).
         features: a ``--features`` spec or extractor; None: the dataset's own classifier
             (digits, mnist), else Inception (whose weights must then be available).
         run_dir: where metrics.jsonl lives (default: the trainer's run directory).
         seed: seed of the latents (the same samples' latents at every evaluation).
         n_real: at most this many real images (default: all).
         inception_weights: weights file for ``features="inception"``.
+        settings: the protocol (default: ``EvalSettings(seed=seed)``, the protocol of ``ganforge eval``:
+            generated images quantized to 8 bits, precision / recall at k = 3, density / coverage at k = 5).
+        write: where each record goes (e.g. the run directory's metrics appender); default: appended
+            to ``run_dir/metrics.jsonl``.
+
+    ``protocol`` holds the protocol block of the last evaluation (the same as eval.json's).
     """
 
     def __init__(self, every: int, n: int = 2000, metrics: Sequence[str] = ("fid",),
                  features: str | FeatureExtractor | None = None, run_dir: str | Path | None = None,
                  seed: int = 0, n_real: int | None = None, inception_weights: str | os.PathLike[str] | None = None,
-                 settings: EvalSettings | None = None) -> None:
+                 settings: EvalSettings | None = None, write: Callable[[dict[str, Any]], None] | None = None
+                 ) -> None:
         if not isinstance(every, int) or every < 1:
             raise FeatureError(f"PeriodicEvaluation: every must be a positive integer, got {every!r}")
         if n < 2:
@@ -64,6 +72,8 @@ class PeriodicEvaluation(Callback):
         self._extractor: FeatureExtractor | None = None
         self._real_features: dict[str, Features] = {}
         self.history: list[dict[str, Any]] = []
+        self.write = write
+        self.protocol: dict[str, Any] | None = None
 
     def _path(self, trainer: Trainer) -> Path | None:
         root = self.run_dir if self.run_dir is not None else trainer.run_dir
@@ -100,6 +110,7 @@ class PeriodicEvaluation(Callback):
                                device=trainer.device)
         report = evaluate_images(fake, real, extractor, self.metrics, n_real=self.n_real, settings=self.settings,
                                  real_features=self._real_features)
+        self.protocol = report["protocol"]
         record: dict[str, Any] = {"step": state.step}
         record.update({f"eval/{k}": v for k, v in report["metrics"].items()})
         record["eval/seconds"] = round(time.perf_counter() - t0, 3)
@@ -112,6 +123,9 @@ class PeriodicEvaluation(Callback):
             return
         record = self.evaluate(trainer, state)
         self.history.append(record)
+        if self.write is not None:
+            self.write(record)
+            return
         path = self._path(trainer)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)

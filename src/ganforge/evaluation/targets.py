@@ -10,14 +10,20 @@ For toy distributions, whose density and modes are known, the numbers are exact 
   central 99 % (p_model estimated from samples by a Gaussian KDE).
 
 For images (image runs, or any folder / ``.npy`` / ``.npz`` of samples) the numbers are measured
-in a feature space (``ganforge.features``): FID, KID, IS, precision/recall, density/coverage, the
+in a feature space (``ganforge.evaluation.features``) with the protocol of
+``ganforge.evaluation.protocol``: FID, KID, IS, precision/recall, density/coverage, the
 classifier's mode count and the memorization check, each optionally with its real-vs-real floor
-(:func:`evaluate_target`, behind ``ganforge eval``).
+(:func:`evaluate_target`, behind ``ganforge eval``). Every report has a ``protocol`` block.
+
+This module does not open run directories itself: the caller passes the two functions that read
+a run's config and load its players (``ganforge.run``'s), so evaluation never imports upward.
 """
 
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +31,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ganforge.errors import GanforgeError
+from ganforge.errors import DataError, GanforgeError
+from ganforge.evaluation.protocol import ganforge_version
+from ganforge.io import available_memory_bytes, write_json_atomic
 from ganforge.metrics.toy import (
     central_interval,
     discriminator_gap,
@@ -35,11 +43,15 @@ from ganforge.metrics.toy import (
     optimal_discriminator,
     wasserstein1,
 )
-from ganforge.run import LoadedRun, TrainedGenerator, load_run
 
 if TYPE_CHECKING:
+    from ganforge.config import Config
     from ganforge.data import Dataset
-    from ganforge.features.sources import ImageSource
+    from ganforge.evaluation.sources import ImageSource
+    from ganforge.run import LoadedRun
+
+    ReadConfig = Callable[[Path], Config]
+    LoadRun = Callable[..., LoadedRun]  # (run_dir, device=..., dataset=...) -> LoadedRun
 
 
 def data_std_1d(dataset: Any) -> float:
@@ -78,10 +90,33 @@ def one_d_report(run: LoadedRun, samples: np.ndarray, grid_points: int = 512) ->
     return out
 
 
+#: Samples per batch of the toy protocol (the batch size of ``TrainedGenerator.sample``: same seed,
+#: same samples as ``ganforge sample``).
+TOY_BATCH = 4096
+
+
+def check_toy_memory(n: int, sample_dim: int, available: int | None = None) -> None:
+    """Refuse a toy evaluation whose ``n`` samples (and their per-sample work) cannot fit in memory."""
+    need = n * (12 * sample_dim + 64)  # float32 samples, batches + concatenation, float64 copies and sorts
+    free = available_memory_bytes("cpu") if available is None else available
+    if need > 0.8 * free:
+        raise EvalError(f"--n {n:,}: the toy protocol holds all samples, about {need / 2**30:.3g} GiB, and "
+                        f"{free / 2**30:.3g} GiB of memory is free; use fewer samples (the default is {DEFAULT_TOY_N:,})")
+
+
+def sample_run(run: LoadedRun, n: int, seed: int = 0) -> torch.Tensor:
+    """``n`` samples of the run's (EMA) generator, the same as ``ganforge sample --seed`` draws."""
+    from ganforge.evaluation.sources import GeneratorSource
+
+    src = GeneratorSource(run.generator, run.experiment.prior, n, seed=seed, n_classes=run.experiment.dataset.n_classes)
+    return torch.cat(list(src.batches(TOY_BATCH)))
+
+
 def evaluate_run(run: LoadedRun, n: int = 2500, seed: int = 0) -> dict[str, Any]:
-    """The measured quality of a trained run, as a JSON-able dict."""
+    """The measured quality of a trained toy run, as a JSON-able dict (with its ``protocol``)."""
     dataset = run.experiment.dataset
-    samples = TrainedGenerator(run).sample(n, seed=seed).numpy()
+    check_toy_memory(n, math.prod(dataset.shape))
+    samples = sample_run(run, n, seed=seed).numpy()
     report: dict[str, Any] = {"run": str(run.path.parent.parent), "step": run.step, "n": n, "seed": seed,
                               "dataset": run.config.data.name}
     if not np.all(np.isfinite(samples)):
@@ -94,7 +129,17 @@ def evaluate_run(run: LoadedRun, n: int = 2500, seed: int = 0) -> dict[str, Any]
         report.update({"modes_captured": r.modes_captured, "n_modes": r.n_modes,
                        "hq_fraction": r.hq_fraction, "reverse_kl": r.reverse_kl,
                        "mode_counts": list(r.counts)})
-    return {k: (v if not isinstance(v, float) or math.isfinite(v) else str(v)) for k, v in report.items()}
+    out = {k: (v if not isinstance(v, float) or math.isfinite(v) else str(v)) for k, v in report.items()}
+    out["protocol"] = {
+        "ganforge_version": ganforge_version(), "kind": "toy (known density and modes)", "n_fake": n, "seed": seed,
+        "generator": "EMA copy (when the run kept one)",
+        "modes": "PacGAN / VEEGAN: a sample belongs to its nearest mode within 3 std (high quality)"
+                 if modes is not None and dataset.shape[0] >= 2 else None,
+        "one_d": "W1 and KS against the true cdf; D against D* = p_data / (p_data + p_model) on the central 99 %, "
+                 "p_model by a Gaussian KDE" if "w1" in out else None,
+    }
+    out["protocol"] = {k: v for k, v in out["protocol"].items() if v is not None}
+    return out
 
 
 # -- images: runs, sample folders and arrays ------------------------------------------------------
@@ -108,6 +153,53 @@ DEFAULT_IMAGE_METRICS = ("fid", "kid", "prdc")
 
 class EvalError(GanforgeError, ValueError):
     """``ganforge eval`` was asked for something it cannot measure."""
+
+
+def check_device(spec: str) -> torch.device:
+    """``--device``: a device this machine has (``cpu``, ``cuda``, ``cuda:N``), else one line."""
+    try:
+        device = torch.device(spec)
+    except (RuntimeError, ValueError):
+        raise EvalError(f"--device {spec!r}: not a device; allowed: cpu, cuda, cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise EvalError(f"--device {spec}: this machine has no CUDA GPU that torch can use "
+                            "(torch.cuda.is_available() is False); use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise EvalError(f"--device {spec}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                            f"numbered 0..{torch.cuda.device_count() - 1}")
+    elif device.type != "cpu":
+        raise EvalError(f"--device {spec}: ganforge eval runs on cpu or cuda[:N]")
+    return device
+
+
+def check_output(path: str | Path) -> Path:
+    """Refuse, before any work, an output file that cannot be written (no file there is touched)."""
+    p = Path(path)
+    if str(path).strip() == "":
+        raise EvalError("--out '': empty path; give a JSON file name")
+    if p.is_dir():
+        raise EvalError(f"--out {p}: is a directory; give a JSON file name")
+    parent = p.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise EvalError(f"--out {p}: {parent} is a file, not a directory; nothing was written")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise EvalError(f"--out {p}: the directory {parent} is not writable; nothing was written "
+                        "(choose another --out)")
+    return p
+
+
+def write_report(path: str | Path, report: dict[str, Any]) -> Path:
+    """Write the eval JSON atomically; an OS refusal becomes one line (an old file stays as it was)."""
+    p = check_output(path)
+    try:
+        write_json_atomic(p, report)
+    except OSError as exc:
+        raise EvalError(f"--out {p}: cannot write it ({exc.strerror or type(exc).__name__}); "
+                        "nothing was changed there") from None
+    return p
 
 
 @dataclass(frozen=True)
@@ -127,6 +219,7 @@ class EvalRequest:
     inception_weights: str | None = None
     batch_size: int = 250
     device: str = "cpu"
+    quantize: bool = True  # generated images to 8 bits before the feature network (the reference protocol)
 
     @property
     def asks_for_features(self) -> bool:
@@ -150,7 +243,7 @@ def build_image_dataset(name: str, params: dict[str, Any], what: str) -> Dataset
 def open_images(spec: str, params: dict[str, Any], what: str) -> tuple[ImageSource, str | None]:
     """A dataset name (with ``params``), or a folder / .npy / .npz of images -> (source, dataset name)."""
     from ganforge.data import DATASETS
-    from ganforge.features.sources import TensorSource, open_samples
+    from ganforge.evaluation.sources import TensorSource, open_samples
 
     if spec in DATASETS:
         dataset = build_image_dataset(spec, params, what)
@@ -171,27 +264,49 @@ def default_output(target: Path) -> Path:
     return target / "eval.json" if target.is_dir() else target.with_name(target.stem + ".eval.json")
 
 
-def evaluate_target(target: str | Path, req: EvalRequest) -> dict[str, Any]:
+def _run_data(cfg: Config, path: Path, req: EvalRequest, needed: bool) -> Dataset | None:
+    """The run's own data (with --real-path / --real-set on top), or None when it cannot be read and
+    is not ``needed`` (other real images were given); when needed, one line saying how to give it."""
+    from ganforge.data import DATASETS
+
+    params = {**cfg.data.params, **req.real_params}
+    try:
+        return DATASETS.build(cfg.data.name, params, where="data")
+    except DataError as exc:
+        if not needed:
+            return None
+        where = f" at {params['path']}" if "path" in params else ""
+        raise EvalError(f"{path}: eval compares samples with real images, and the run's data ({cfg.data.name}{where}) "
+                        f"cannot be read ({str(exc).splitlines()[0]}); give it with --real-path DIR (or other real "
+                        "images with --real DATASET|FOLDER|FILE)") from None
+
+
+def evaluate_target(target: str | Path, req: EvalRequest, *, read_config: ReadConfig | None = None,
+                    load_run: LoadRun | None = None) -> dict[str, Any]:
     """``ganforge eval TARGET``: a run directory (toy or image), a folder of sample images, or a
-    ``.npy`` / ``.npz`` array of samples. Returns the JSON-able report."""
-    from ganforge.features.evaluate import EvalSettings, evaluate_images
-    from ganforge.features.extractors import default_features, load_extractor
-    from ganforge.features.sources import GeneratorSource
+    ``.npy`` / ``.npz`` array of samples. Returns the JSON-able report.
+
+    ``read_config(run_dir)`` and ``load_run(run_dir, device=..., dataset=...)`` open run
+    directories (``ganforge.run``'s functions; needed only when TARGET is one).
+    """
+    from ganforge.evaluation.feature_metrics import evaluate_images
+    from ganforge.evaluation.features.extractors import default_features, load_extractor
+    from ganforge.evaluation.protocol import EvalSettings
+    from ganforge.evaluation.sources import GeneratorSource, TensorSource, open_samples
 
     path = Path(target)
     if not path.exists():
         raise EvalError(f"{path}: not found; expected a run directory, a folder of sample images, or a .npy / .npz "
                         "array of samples")
-    settings = EvalSettings(batch_size=req.batch_size, seed=req.seed)
+    check_device(req.device)
+    settings = EvalSettings(batch_size=req.batch_size, seed=req.seed, quantize=req.quantize)
     head: dict[str, Any]
     if path.is_dir() and (path / "config.yaml").exists():
-        from ganforge.run import read_run_config
-
-        cfg = read_run_config(path)
-        override = None
-        if req.real is None and req.real_params:
-            override = build_image_dataset(cfg.data.name, {**cfg.data.params, **req.real_params}, "data")
-        run = load_run(path, device=req.device, dataset=override)
+        if read_config is None or load_run is None:
+            raise EvalError(f"{path}: is a run directory; evaluate_target needs read_config and load_run to open it")
+        cfg = read_config(path)
+        data = _run_data(cfg, path, req, needed=req.real is None)
+        run = load_run(path, device=req.device, dataset=data)
         if not _is_image_dataset(run.experiment.dataset):
             if req.asks_for_features:
                 raise EvalError(f"{path}: a toy run is measured with its exact protocol (modes, W1, D*); --metrics, "
@@ -202,9 +317,7 @@ def evaluate_target(target: str | Path, req: EvalRequest) -> dict[str, Any]:
                                             n_classes=run.experiment.dataset.n_classes, device=req.device,
                                             name=f"{path} (EMA generator, step {run.step})")
         if req.real is None:  # the run's own data (built with --real-path / --real-set when given)
-            from ganforge.features.sources import TensorSource
-
-            data = run.experiment.dataset
+            assert data is not None
             real: ImageSource = TensorSource(data.examples, getattr(data, "targets", None),
                                              name=f"{cfg.data.name} (the run's data)")
             real_name: str | None = cfg.data.name
@@ -214,15 +327,11 @@ def evaluate_target(target: str | Path, req: EvalRequest) -> dict[str, Any]:
             real_spec, base_params = req.real, req.real_params
         head = {"run": str(path), "step": run.step, "dataset": cfg.data.name, "n": n, "seed": req.seed}
     else:
-        from ganforge.features.sources import open_samples
-
         fake = open_samples(path)
         if req.real is None:
             raise EvalError(f"{path}: samples outside a run directory need --real: a dataset name (digits, or mnist "
                             "with --real-path DIR) or a folder / .npy / .npz of real images")
         if req.n is not None and req.n < len(fake):
-            import torch
-
             fake = fake.subset(torch.arange(req.n))
         real, real_name = open_images(req.real, req.real_params, "--real")
         real_spec, base_params = req.real, req.real_params
@@ -238,4 +347,3 @@ def evaluate_target(target: str | Path, req: EvalRequest) -> dict[str, Any]:
     report = evaluate_images(fake, real, extractor, metrics, floor=req.floor, heldout=heldout, n_real=req.n_real,
                              settings=settings)
     return {**head, **report}
-

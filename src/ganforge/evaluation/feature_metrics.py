@@ -6,15 +6,19 @@ and the benchmarks all use it):
 1. the real images are put in a seeded random order and cut into two disjoint halves ``A`` and
    ``B``; ``B`` is further cut into ``B1`` (as many images as there are generated samples, at most
    all of ``B``) and the rest;
-2. features (and logits, when a metric needs them) of the generated samples and of each part are
-   computed in batches; FID only needs the streaming ``GaussianStats``, the other metrics keep the
+2. features (and logits, when a metric needs them) of the generated samples (quantized to 8 bits
+   first, see :mod:`ganforge.evaluation.protocol`) and of each part are computed in batches; FID only needs the streaming ``GaussianStats``, the other metrics keep the
    feature matrix;
 3. every metric compares the generated samples with the *reference*: all the real images, or only
    ``A`` with ``floor=True``, where the same metrics are also computed between ``A`` and ``B1``,
    real against real: the best value reachable with this data, these features and these sample sizes.
 
 Metrics are registered in ``METRICS`` by name (``fid``, ``kid``, ``is``, ``prdc``, ``modes``,
-``memorization``); each returns flat, JSON-able numbers.
+``memorization``); each returns flat, JSON-able numbers. Another metric is added by registering a
+subclass of :class:`EvalMetric` (``@METRICS.register("name")``) that says what it needs.
+
+Before any image is read, the memory the chosen metrics will keep (feature matrices, logits) is
+estimated and an evaluation that cannot fit is refused with one line (FID alone streams).
 
 The memorization check compares each generated sample's distance to its nearest *training* image
 with the same distance for *held-out* real images (in feature space). ``heldout`` should be real
@@ -28,15 +32,17 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from ganforge.features.base import FeatureError, FeatureExtractor, Features
-from ganforge.features.sources import ImageSource
+from ganforge.evaluation.features.base import RANGE_TOLERANCE, FeatureError, FeatureExtractor, Features
+from ganforge.evaluation.protocol import EvalSettings, protocol_record, quantize_8bit
+from ganforge.evaluation.sources import ImageSource
+from ganforge.io import available_memory_bytes
 from ganforge.metrics import (
     fid_from_stats,
     inception_score,
@@ -48,20 +54,8 @@ from ganforge.metrics import (
 from ganforge.metrics.fid import GaussianStats
 from ganforge.registry import Registry
 
-__all__ = ["METRICS", "EvalMetric", "EvalSettings", "MetricInputs", "check_metrics", "compare", "evaluate_images",
-           "merge_features"]
-
-
-@dataclass(frozen=True)
-class EvalSettings:
-    """Parameters of the metrics (defaults: the reference implementations')."""
-
-    kid_subsets: int = 100  # Bińkowski et al. 2018
-    kid_subset_size: int = 1000  # clamped to the smaller set
-    prdc_k: int = 5  # Naeem et al. 2020 (precision / recall with the same k)
-    is_splits: int = 10  # Salimans et al. 2016; clamped to the number of samples
-    batch_size: int = 250  # images per forward pass of the extractor
-    seed: int = 0  # the real data's random order (halves) and KID's subsets
+__all__ = ["METRICS", "EvalMetric", "EvalSettings", "MetricInputs", "check_memory", "check_metrics", "compare",
+           "evaluate_images", "merge_features"]
 
 
 @dataclass
@@ -133,13 +127,13 @@ class ISMetric(EvalMetric):
 
 @METRICS.register("prdc")
 class PRDCMetric(EvalMetric):
-    """Precision / recall (Kynkäänniemi et al. 2019), density / coverage (Naeem et al. 2020)."""
+    """Precision / recall at k = 3 (Kynkäänniemi et al. 2019), density / coverage at k = 5 (Naeem et al. 2020)."""
 
     needs_features = True
 
     def __call__(self, inp: MetricInputs) -> dict[str, float]:
         r = prdc(_need(inp.real.features, "real features"), _need(inp.fake.features, "fake features"),
-                 k=inp.settings.prdc_k)
+                 k=inp.settings.dc_k, pr_k=inp.settings.pr_k)
         return {"precision": r.precision, "recall": r.recall, "density": r.density, "coverage": r.coverage}
 
 
@@ -225,10 +219,47 @@ def _json_number(v: Any) -> Any:
     return v
 
 
+def _quantized(batches: Iterator[Tensor]) -> Iterator[Tensor]:
+    for x in batches:
+        # NaN / out-of-range images go on as they are, for the extractor to refuse with its own message
+        ok = x.numel() > 0 and bool(torch.isfinite(x).all()) and float(x.min()) >= -1.0 - RANGE_TOLERANCE \
+            and float(x.max()) <= 1.0 + RANGE_TOLERANCE
+        yield quantize_8bit(x) if ok else x
+
+
 def _extract(extractor: FeatureExtractor, source: ImageSource, settings: EvalSettings, keep_features: bool,
-             keep_logits: bool) -> Features:
-    return extractor.extract(source.batches(settings.batch_size), keep_features=keep_features,
+             keep_logits: bool, quantize: bool = False) -> Features:
+    batches = source.batches(settings.batch_size)
+    return extractor.extract(_quantized(batches) if quantize else batches, keep_features=keep_features,
                              keep_logits=keep_logits, source=source.name)
+
+
+def _gib(n_bytes: float) -> str:
+    return f"{n_bytes / 2**30:.3g} GiB"
+
+
+def check_memory(n_images: int, extractor: FeatureExtractor, metrics: Sequence[EvalMetric], names: Sequence[str],
+                 what: str, available: int | None = None) -> None:
+    """Refuse, before reading any image, an evaluation whose kept features / logits cannot fit.
+
+    FID keeps only the streaming mean and covariance (``d + d^2`` float64 per set); a metric that
+    needs the feature matrix keeps ``n x d`` float32, the logits ``n x n_classes`` float32; the
+    k-NN and kernel metrics then work in blocks. Features of unknown size (a callable whose size
+    is fixed by its first batch) count as 2,048.
+    """
+    dim = extractor.num_features or 2048
+    per_image = 0
+    if any(m.needs_features for m in metrics):
+        per_image += 4 * dim
+    if any(m.needs_logits for m in metrics):
+        per_image += 4 * max(extractor.n_classes, 1)
+    need = n_images * per_image + 4 * 8 * (dim + dim * dim)  # kept matrices + a few Gaussian statistics
+    free = available_memory_bytes(extractor.device) if available is None else available
+    if need > 0.8 * free:
+        keeping = [n for n, m in zip(names, metrics, strict=True) if m.needs_features or m.needs_logits]
+        raise FeatureError(f"{what}: keeping the {extractor.name} features of {n_images:,} images for "
+                           f"{','.join(keeping)} needs about {_gib(need)}, and {_gib(free)} of memory is free; "
+                           "use fewer samples (--n; 10,000 is the usual size) or --metrics fid alone (it streams)")
 
 
 def evaluate_images(fake: ImageSource, real: ImageSource, extractor: FeatureExtractor, metrics: Sequence[str], *,
@@ -255,6 +286,9 @@ def evaluate_images(fake: ImageSource, real: ImageSource, extractor: FeatureExtr
     settings = settings or EvalSettings()
     chosen = check_metrics(metrics, extractor)
     names = list(dict.fromkeys(n.strip() for n in metrics if n.strip()))
+    n_real_used = len(real) if n_real is None else min(len(real), n_real)
+    check_memory(len(fake) + n_real_used + (len(heldout) if heldout is not None else 0), extractor, chosen, names,
+                 f"{fake.name}")
     keep_features = any(m.needs_features for m in chosen)
     keep_logits = any(m.needs_logits for m in chosen)
     wants_memorization = any(isinstance(m, MemorizationMetric) for m in chosen)
@@ -281,7 +315,7 @@ def evaluate_images(fake: ImageSource, real: ImageSource, extractor: FeatureExtr
                                       keep_logits) if idx.numel() else None  # type: ignore[assignment]
         part_features = {k: v for k, v in cache.items() if v is not None}
         labels = real.labels
-        fake_features = _extract(extractor, fake, settings, keep_features, keep_logits)
+        fake_features = _extract(extractor, fake, settings, keep_features, keep_logits, quantize=settings.quantize)
         held_features = None
         if wants_memorization and heldout is not None:
             held_features = _extract(extractor, heldout, settings, True, False)
@@ -311,6 +345,12 @@ def evaluate_images(fake: ImageSource, real: ImageSource, extractor: FeatureExtr
             "features": extractor.describe(),
             "settings": asdict(settings),
         }
+        split = (f"{m} real images in a seeded random order (seed {settings.seed}); "
+                 + (f"reference: half A ({reference.n}), floor: A vs B1 ({b1})" if floor
+                    else f"reference: all {reference.n}"))
+        report["protocol"] = protocol_record(settings, features=extractor.describe(), n_fake=n_fake, n_real=m,
+                                             n_reference=reference.n, reference=real.name, split=split,
+                                             metrics=names)
         if wants_memorization:
             report["real"]["memorization_train"] = train.n
             report["real"]["memorization_heldout"] = (
@@ -330,7 +370,7 @@ def evaluate_images(fake: ImageSource, real: ImageSource, extractor: FeatureExtr
         if text not in caught:
             caught.append(text)
     report["warnings"] = caught
-    order = ["metric_names", "metrics", "floor", "samples", "real", "features", "settings", "warnings"]
+    order = ["metric_names", "metrics", "floor", "samples", "real", "features", "settings", "protocol", "warnings"]
     out = {k: report[k] for k in order if k in report}
     for key in ("metrics", "floor"):
         if key in out:

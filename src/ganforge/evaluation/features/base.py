@@ -16,8 +16,10 @@ k-NN or kernel metric needs it).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -27,8 +29,17 @@ from ganforge.metrics.fid import GaussianStats
 
 __all__ = [
     "FeatureAccumulator", "FeatureError", "FeatureExtractor", "FeatureInputError", "FeatureWeightsError",
-    "Features",
+    "Features", "file_sha256",
 ]
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
 
 #: Images may overshoot [-1, 1] by this much (round-off of resizing / rescaling) before being refused.
 RANGE_TOLERANCE = 1e-3
@@ -113,10 +124,14 @@ class FeatureExtractor(nn.Module):
     n_classes: int = 0
     image_shape: tuple[int, int, int] | None = None
     channels: tuple[int, ...] = (1, 3)
+    weights_file: str | None = None  # where the weights came from (None: a user's module / callable)
+    weights_sha256: str | None = None  # SHA-256 of that file, recorded in every eval.json
 
     def describe(self) -> dict[str, object]:
         return {"name": self.name, "dim": self.num_features, "classes": self.n_classes,
-                "input": describe_shape(self.image_shape, self.channels) + " in [-1, 1]"}
+                "input": describe_shape(self.image_shape, self.channels) + " in [-1, 1]",
+                "weights_file": self.weights_file,
+                "weights_sha256": self.weights_sha256 or "unknown (weights not loaded from a file by ganforge)"}
 
     def check_images(self, x: Tensor, source: str = "images") -> None:
         """Refuse, with one line, images this extractor cannot take."""

@@ -28,8 +28,8 @@ from torch import Tensor
 
 from ganforge.data import DATASETS
 from ganforge.errors import DataError
-from ganforge.features.base import FeatureError
-from ganforge.features.classifier import SmallCNN, save_classifier
+from ganforge.evaluation.features.base import FeatureError
+from ganforge.evaluation.features.classifier import SmallCNN, save_classifier
 from ganforge.registry import Registry
 
 __all__ = ["CLASSIFIER_RECIPES", "ClassifierRecipe", "TrainedClassifier", "accuracy", "train_classifier"]

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ganforge.errors import CheckpointError, GanforgeError
-from ganforge.features import (
+from ganforge.evaluation import (
     EXTRACTORS,
     FeatureError,
     FeatureInputError,
@@ -22,10 +22,10 @@ from ganforge.features import (
     load_extractor,
     save_classifier,
 )
-from ganforge.features.extractors import ASSET_FILES, InceptionFeatures
-from ganforge.features.training import CLASSIFIER_RECIPES, accuracy, load_split
+from ganforge.evaluation.features.extractors import ASSET_FILES, InceptionFeatures
+from ganforge.evaluation.features.training import CLASSIFIER_RECIPES, accuracy, load_split
 from ganforge.metrics.fid import GaussianStats
-from ganforge.metrics.inception import INCEPTION_WEIGHTS_ENV, FIDInceptionV3
+from ganforge.evaluation.features.inception import INCEPTION_WEIGHTS_ENV, FIDInceptionV3
 
 MNIST_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
 HAVE_MNIST = (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file()

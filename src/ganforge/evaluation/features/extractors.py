@@ -3,7 +3,7 @@
 Registered in ``EXTRACTORS``:
 
 =============  =====================================================================================
-``inception``  the FID Inception-v3 (``metrics/inception.py``): 2048-d pool3 features, 1008 logits;
+``inception``  the FID Inception-v3 (``inception.py``): 2048-d pool3 features, 1008 logits;
                weights from ``weights=FILE`` (``--inception-weights``) or ``$GANFORGE_INCEPTION_WEIGHTS``;
                any image size (resized to 299x299), 1 or 3 channels
 ``digits``     our CNN trained on scikit-learn's 8x8 digits (shipped in ``ganforge/assets``): 64-d, 10 logits
@@ -37,9 +37,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ganforge.features.base import FeatureError, FeatureExtractor, FeatureInputError, FeatureWeightsError
-from ganforge.features.classifier import ClassifierFeatures, load_classifier
-from ganforge.metrics.inception import FIDInceptionV3, InceptionWeightsError, load_inception
+from ganforge.evaluation.features.base import FeatureError, FeatureExtractor, FeatureInputError, FeatureWeightsError
+from ganforge.evaluation.features.classifier import ClassifierFeatures, load_classifier
+from ganforge.evaluation.features.inception import (
+    REFERENCE_SHA256,
+    FIDInceptionV3,
+    InceptionWeightsError,
+    load_inception,
+)
 from ganforge.registry import Registry
 
 __all__ = [
@@ -66,6 +71,12 @@ class InceptionFeatures(FeatureExtractor):
         self.net = net
         self.num_features = net.num_features
         self.n_classes = net.n_classes
+        self.weights_file, self.weights_sha256 = net.weights_file, net.weights_sha256
+
+    def describe(self) -> dict[str, object]:
+        out = super().describe()
+        out["reference_weights"] = self.weights_sha256 == REFERENCE_SHA256  # pytorch-fid's file, bit for bit
+        return out
 
     def _forward(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
         return self.net.forward_features_and_logits((x + 1.0) * 0.5)  # (N, 2048), (N, 1008)

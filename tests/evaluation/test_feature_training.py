@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from safetensors.torch import load_file
 
 from ganforge.cli import main
-from ganforge.features import load_classifier
+from ganforge.evaluation import load_classifier
 
 
 def _train(out: Path, seed: int) -> dict:

@@ -16,9 +16,16 @@ of those weights (``pt_inception-2015-12-05-*.pth``): ``Conv2d_1a_3x3.conv.weigh
 ``Conv2d_1a_3x3.bn.running_mean``, ``Mixed_5b.branch1x1.conv.weight``, ..., ``fc.weight``.
 
 Nothing is downloaded: the weights come from a file the user provides (``.safetensors``, or a
-torch file holding a plain state dict, read with ``torch.load(weights_only=True)``), given as a
-path or in the environment variable ``GANFORGE_INCEPTION_WEIGHTS``. Keys are checked strictly
-(``*.num_batches_tracked`` buffers may be absent).
+torch file holding a plain state dict, read with ``torch.load(weights_only=True)``: no code in the
+file is run), given as a path or in the environment variable ``GANFORGE_INCEPTION_WEIGHTS``. Keys
+are checked strictly (``*.num_batches_tracked`` buffers may be absent).
+
+The reference file is pytorch-fid's ``pt_inception-2015-12-05-6726825d.pth`` (95,628,359 bytes,
+SHA-256 :data:`REFERENCE_SHA256`; torch-fidelity ships the same bytes as
+``weights-inception-2015-12-05-6726825d.pth``). TensorFlow's original graph
+(``classify_image_graph_def.pb``) and stylegan2-ada's TorchScript ``inception-2015-12-05.pt`` are not
+read: one is not a PyTorch file, loading the other runs code. The SHA-256 of the file used is
+recorded in every eval.json, with whether it is the reference file.
 """
 
 from __future__ import annotations
@@ -32,10 +39,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganforge.errors import CheckpointError
+from ganforge.evaluation.features.base import file_sha256
 from ganforge.io import state_dict_mismatch
 
 __all__ = [
     "INCEPTION_WEIGHTS_ENV",
+    "REFERENCE_FILE",
+    "REFERENCE_SHA256",
     "FIDInceptionV3",
     "InceptionWeightsError",
     "check_state_dict",
@@ -45,6 +55,14 @@ __all__ = [
 
 #: Environment variable naming the local weights file.
 INCEPTION_WEIGHTS_ENV = "GANFORGE_INCEPTION_WEIGHTS"
+
+#: pytorch-fid's port of the FID Inception weights (the file clean-fid's and torch-fidelity's PyTorch
+#: FID also use), and its SHA-256 (its name carries the first 8 hex digits, torch.hub's convention).
+REFERENCE_FILE = "pt_inception-2015-12-05-6726825d.pth"
+REFERENCE_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
+REFERENCE_URL = f"https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/{REFERENCE_FILE}"
+WHERE_TO_GET = (f"the reference file is pytorch-fid's {REFERENCE_FILE} (95,628,359 bytes, SHA-256 "
+                f"{REFERENCE_SHA256}), from {REFERENCE_URL}; ganforge never downloads it")
 
 _INPUT_SIZE = 299
 _N_CLASSES = 1008
@@ -206,6 +224,8 @@ class FIDInceptionV3(nn.Module):
 
     num_features = _N_FEATURES
     n_classes = _N_CLASSES
+    weights_file: str | None = None  # set by load_inception
+    weights_sha256: str | None = None
 
     def __init__(self, resize_input: bool = True, normalize_input: bool = True) -> None:
         super().__init__()
@@ -286,18 +306,17 @@ def _resolve_path(path: str | os.PathLike[str] | None) -> Path:
         env = os.environ.get(INCEPTION_WEIGHTS_ENV, "").strip()
         if not env:
             raise InceptionWeightsError(
-                "no Inception weights given: FID/KID/IS need the FID Inception-v3 weights "
-                "(the PyTorch port of TensorFlow's inception-2015-12-05, e.g. "
-                "pt_inception-2015-12-05-6726825d.pth, or the same state dict as .safetensors). "
-                "ganforge never downloads them: put the file on this machine and pass its path, "
-                f"or set {INCEPTION_WEIGHTS_ENV}=/path/to/weights"
+                "no Inception weights given: the inception features need the FID Inception-v3 weights "
+                f"(the PyTorch port of TensorFlow's inception-2015-12-05; {WHERE_TO_GET}). "
+                "Put the file (or the same state dict as .safetensors) on this machine and pass its path, "
+                f"or set {INCEPTION_WEIGHTS_ENV}=/path/to/{REFERENCE_FILE}"
             )
         path, source = env, f"${INCEPTION_WEIGHTS_ENV}"
     p = Path(path).expanduser()
     if not p.is_file():
         raise InceptionWeightsError(
             f"Inception weights file {str(p)!r} (from {source}) does not exist; "
-            "put the FID Inception-v3 state dict (.pth or .safetensors) there"
+            f"put the FID Inception-v3 state dict (.pth or .safetensors) there ({WHERE_TO_GET})"
         )
     return p
 
@@ -364,4 +383,6 @@ def load_inception(
     model = FIDInceptionV3(resize_input=resize_input, normalize_input=normalize_input)
     check_state_dict(model, state, source=f"Inception weights {str(p)!r}")
     model.load_state_dict(state, strict=False)  # keys checked above; num_batches_tracked may be absent
+    model.weights_file = p.name
+    model.weights_sha256 = file_sha256(p)
     return model.to(device).eval()

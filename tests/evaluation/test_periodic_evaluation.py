@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 import ganforge
-from ganforge.features import FeatureError, PeriodicEvaluation
+from ganforge.evaluation import FeatureError, PeriodicEvaluation
 
 TINY = ["train.steps=4", "train.batch_size=16", "train.progress=false", "train.threads=1",
         "model.generator.ngf=8", "model.discriminator.ndf=8", "train.log_every=2", "train.checkpoint_every=4"]

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ganforge.data import DATASETS
-from ganforge.features import (
+from ganforge.evaluation import (
     ArraySource,
     EvalSettings,
     FeatureError,
@@ -20,7 +20,7 @@ from ganforge.features import (
     from_callable,
     load_extractor,
 )
-from ganforge.features.evaluate import METRICS
+from ganforge.evaluation.feature_metrics import METRICS
 from ganforge.metrics import MetricInputError, fid_from_features, kid, prdc
 
 
