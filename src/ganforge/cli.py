@@ -158,8 +158,8 @@ def traverse(run_dir: str, out: str, steps: int, rows: int, seed: int) -> None:
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="torch CPU threads [torch's default]; 1 is often fastest for the small classifiers")
 @click.option("--quantize/--no-quantize", "quantize", default=True, show_default=True,
-              help="round generated images to 8 bits before the feature network, as pytorch-fid, clean-fid and "
-                   "stylegan2-ada do")
+              help="round images (generated and real) to 8 bits before the feature network, as pytorch-fid, "
+                   "clean-fid and stylegan2-ada do")
 @click.option("--out", "out", default=None, type=click.Path(dir_okay=False),
               help="JSON file to write [TARGET/eval.json, or NAME.eval.json beside an array]")
 def evaluate(target: str, metrics: str | None, n: int | None, seed: int, features: str | None,
@@ -169,7 +169,7 @@ def evaluate(target: str, metrics: str | None, n: int | None, seed: int, feature
     """Measure TARGET; print JSON and write it to TARGET/eval.json, with the protocol recorded.
 
     \b
-    Protocol (as pytorch-fid / clean-fid / stylegan2-ada): generated images are rounded to 8 bits
+    Protocol (as pytorch-fid / clean-fid / stylegan2-ada): images are rounded to 8 bits
     before the feature network (--no-quantize to skip); precision / recall use k = 3
     (Kynkäänniemi et al. 2019), density / coverage k = 5 (Naeem et al. 2020).
 

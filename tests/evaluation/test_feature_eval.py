@@ -19,6 +19,7 @@ from ganforge.evaluation import (
     evaluate_images,
     from_callable,
     load_extractor,
+    quantize_8bit,
 )
 from ganforge.evaluation.feature_metrics import METRICS
 from ganforge.metrics import MetricInputError, fid_from_features, kid, prdc
@@ -45,16 +46,16 @@ def test_numbers_equal_the_metric_functions_on_the_same_features(digits: TensorS
     settings = EvalSettings(kid_subsets=20, kid_subset_size=100, batch_size=64, seed=5)
     report = evaluate_images(fake, digits, fx, ["fid", "kid", "prdc"], settings=settings)
     order = torch.randperm(len(digits), generator=torch.Generator().manual_seed(5))
-    with torch.no_grad():
-        real_f = fx(digits.images[order]).double()
-        fake_f = fx(fake.images).double()
+    with torch.no_grad():  # the protocol: every image rounded to 8 bits before the features
+        real_f = fx(quantize_8bit(digits.images[order])).double()
+        fake_f = fx(quantize_8bit(fake.images)).double()
     m = report["metrics"]
     assert m["fid"] == pytest.approx(fid_from_features(real_f, fake_f), rel=1e-5)
     k = kid(real_f, fake_f, n_subsets=20, subset_size=100, seed=5)
     assert m["kid"] == pytest.approx(k.mean, rel=1e-5) and m["kid_std"] == pytest.approx(k.std, rel=1e-5)
-    p = prdc(real_f, fake_f, k=5)
+    pr, dc = prdc(real_f, fake_f, k=3), prdc(real_f, fake_f, k=5)  # P/R at k = 3, D/C at k = 5
     assert (m["precision"], m["recall"], m["density"], m["coverage"]) == pytest.approx(
-        (p.precision, p.recall, p.density, p.coverage))
+        (pr.precision, pr.recall, dc.density, dc.coverage))
     assert report["real"] == {"source": "digits", "n": 1797, "n_reference": 1797}
 
 

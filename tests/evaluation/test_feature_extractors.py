@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import json
 from pathlib import Path
 
@@ -70,7 +72,10 @@ def test_shipped_mnist_classifier_reaches_its_recorded_accuracy() -> None:
 
 def test_shipped_classifier_shapes() -> None:
     digits, mnist = load_extractor("digits"), load_extractor("mnist")
-    assert digits.describe() == {"name": "digits", "dim": 64, "classes": 10, "input": "1x8x8 in [-1, 1]"}
+    assert digits.describe() == {"name": "digits", "dim": 64, "classes": 10, "input": "1x8x8 in [-1, 1]",
+                                 "weights_file": ASSET_FILES["digits"],
+                                 "weights_sha256": hashlib.sha256(asset_path(ASSET_FILES["digits"]).read_bytes()
+                                                                  ).hexdigest()}
     f, logits = mnist.forward_features_and_logits(torch.zeros(3, 1, 28, 28))
     assert f.shape == (3, 128) and logits is not None and logits.shape == (3, 10)
     assert not any(p.requires_grad for p in mnist.parameters())
@@ -139,8 +144,12 @@ def test_foreign_or_unsafe_files_are_refused(tmp_path: Path) -> None:
 
 def test_inception_without_weights_says_where_to_put_them(monkeypatch) -> None:
     monkeypatch.delenv(INCEPTION_WEIGHTS_ENV, raising=False)
-    with pytest.raises(GanforgeError, match=f"{INCEPTION_WEIGHTS_ENV}.*--inception-weights FILE"):
+    with pytest.raises(GanforgeError, match=f"{INCEPTION_WEIGHTS_ENV}.*--inception-weights FILE") as info:
         load_extractor("inception")
+    # names the reference file, its size and checksum (the first 8 hex digits are in its name)
+    text = str(info.value)
+    assert "pt_inception-2015-12-05-6726825d.pth" in text and "95,628,359 bytes" in text
+    assert "SHA-256 6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2" in text
 
 
 def test_inception_features_map_images_to_zero_one() -> None:

@@ -6,8 +6,8 @@ and the benchmarks all use it):
 1. the real images are put in a seeded random order and cut into two disjoint halves ``A`` and
    ``B``; ``B`` is further cut into ``B1`` (as many images as there are generated samples, at most
    all of ``B``) and the rest;
-2. features (and logits, when a metric needs them) of the generated samples (quantized to 8 bits
-   first, see :mod:`ganforge.evaluation.protocol`) and of each part are computed in batches; FID only needs the streaming ``GaussianStats``, the other metrics keep the
+2. features (and logits, when a metric needs them) of the generated samples and of each part are
+   computed in batches, every image first quantized to 8 bits (:mod:`ganforge.evaluation.protocol`); FID only needs the streaming ``GaussianStats``, the other metrics keep the
    feature matrix;
 3. every metric compares the generated samples with the *reference*: all the real images, or only
    ``A`` with ``floor=True``, where the same metrics are also computed between ``A`` and ``B1``,
@@ -312,13 +312,14 @@ def evaluate_images(fake: ImageSource, real: ImageSource, extractor: FeatureExtr
         for key, idx in parts.items():
             if key not in cache:
                 cache[key] = _extract(extractor, real.subset(idx, f"{real.name}"), settings, keep_features,
-                                      keep_logits) if idx.numel() else None  # type: ignore[assignment]
+                                      keep_logits, quantize=settings.quantize
+                                      ) if idx.numel() else None  # type: ignore[assignment]
         part_features = {k: v for k, v in cache.items() if v is not None}
         labels = real.labels
         fake_features = _extract(extractor, fake, settings, keep_features, keep_logits, quantize=settings.quantize)
         held_features = None
         if wants_memorization and heldout is not None:
-            held_features = _extract(extractor, heldout, settings, True, False)
+            held_features = _extract(extractor, heldout, settings, True, False, quantize=settings.quantize)
 
         def labels_of(keys: Sequence[str]) -> Tensor | None:
             if labels is None:

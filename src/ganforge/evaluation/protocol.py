@@ -3,11 +3,13 @@
 The defaults follow the reference implementations, so that ganforge's numbers are comparable with
 published ones (given the same feature network and sample sizes):
 
-- **8-bit quantization of generated images** before the feature network (``quantize=True``), as
+- **8-bit quantization** of every image before the feature network (``quantize=True``), as
   pytorch-fid (which reads PNG files), clean-fid and stylegan2-ada-pytorch
-  (``(x * 127.5 + 128).clamp(0, 255).to(torch.uint8)``) do: a generated image is what a user
-  would save and look at. Real images read from 8-bit files are already on that grid; quantizing
-  them again is the identity (see :func:`quantize_8bit`), so they are used as loaded.
+  (``(x * 127.5 + 128).clamp(0, 255).to(torch.uint8)``) do for generated images: a generated
+  image is measured as the 8-bit picture a user would save and look at. Real images go through the
+  same function: for images read from 8-bit files it is the identity (no second, different
+  rounding; see :func:`quantize_8bit`), and real data that is not 8-bit (scikit-learn's 17-level
+  digits) lands on the same grid as the samples, as it would once saved as PNG.
 - **precision / recall with k = 3** (Kynkäänniemi et al. 2019) and **density / coverage with k = 5**
   (Naeem et al. 2020), each the paper's own choice.
 - KID: 100 subsets of at most 1,000 (Bińkowski et al. 2018); IS: 10 splits (Salimans et al. 2016).
@@ -42,7 +44,7 @@ class EvalSettings:
     is_splits: int = 10  # Salimans et al. 2016; clamped to the number of samples
     batch_size: int = 250  # images per forward pass of the extractor
     seed: int = 0  # the real data's random order (halves) and KID's subsets
-    quantize: bool = True  # generated images to 8 bits before the feature network (pytorch-fid, clean-fid)
+    quantize: bool = True  # images to 8 bits before the feature network (pytorch-fid, clean-fid, stylegan2-ada)
 
 
 def quantize_8bit(x: Tensor) -> Tensor:
@@ -79,9 +81,9 @@ def protocol_record(settings: EvalSettings, *, features: dict[str, Any], n_fake:
         "n_reference": n_reference,
         "reference": reference,
         "reference_split": split,
-        "quantize_generated": settings.quantize,
-        "quantization": QUANTIZATION if settings.quantize else "none (generated floats fed as they are)",
-        "real_images": "as loaded (8-bit files are already quantized)",
+        "quantize": settings.quantize,
+        "quantization": (f"generated and real images: {QUANTIZATION}; the identity on images read from 8-bit files"
+                         if settings.quantize else "none: images fed to the feature network as floats"),
         "seed": settings.seed,
         "batch_size": settings.batch_size,
     }

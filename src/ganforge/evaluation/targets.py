@@ -219,7 +219,7 @@ class EvalRequest:
     inception_weights: str | None = None
     batch_size: int = 250
     device: str = "cpu"
-    quantize: bool = True  # generated images to 8 bits before the feature network (the reference protocol)
+    quantize: bool = True  # images to 8 bits before the feature network (the reference protocol)
 
     @property
     def asks_for_features(self) -> bool:
