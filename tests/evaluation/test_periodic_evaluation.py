@@ -64,3 +64,27 @@ def test_eval_every_in_the_config_logs_metrics(tmp_path):
     evals = [r for r in read_metrics(tmp_path / "metrics.jsonl") if "eval/fid" in r]
     assert [r["step"] for r in evals] == [2, 4]
     assert all(r["eval/fid"] >= 0 and "eval/kid" in r for r in evals)
+
+
+def test_periodic_evaluation_follows_the_protocol_of_ganforge_eval(tmp_path: Path) -> None:
+    """The last periodic evaluation and `ganforge eval` of the final checkpoint measure the same
+    samples with the same protocol (8-bit quantization, P/R at k = 3, D/C at k = 5): same numbers."""
+    from click.testing import CliRunner
+
+    from ganforge.cli import main
+
+    cfg = ganforge.load_config("digits-dcgan", TINY)
+    cb = PeriodicEvaluation(every=4, n=64, metrics=("fid", "prdc"))
+    ganforge.train(cfg, tmp_path / "run", callbacks=[cb])
+    r = CliRunner().invoke(main, ["eval", str(tmp_path / "run"), "--n", "64", "--metrics", "fid,prdc"])
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output)
+    last = cb.history[-1]
+    assert last["step"] == report["step"] == 4
+    for key in ("fid", "precision", "recall", "density", "coverage"):
+        assert last[f"eval/{key}"] == pytest.approx(report["metrics"][key], rel=1e-6, abs=1e-9), key
+    assert cb.protocol is not None
+    for key in ("quantize", "quantization", "precision_recall_k", "density_coverage_k", "n_fake", "n_real", "seed",
+                "feature_network"):
+        assert cb.protocol[key] == report["protocol"][key], key
+    assert (cb.protocol["quantize"], cb.protocol["precision_recall_k"], cb.protocol["density_coverage_k"]) == (True, 3, 5)
