@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -15,7 +16,7 @@ from safetensors.torch import load_file, save_file
 
 import ganforge
 from ganforge.cli import main
-from ganforge.evaluation import SmallCNN, save_classifier
+from ganforge.evaluation import SmallCNN, asset_path, save_classifier
 from ganforge.evaluation.features.inception import INCEPTION_WEIGHTS_ENV
 
 ALL = "fid,kid,is,prdc,modes,memorization"
@@ -98,12 +99,47 @@ def test_eval_npy_and_folder_of_samples(digits_run: Path, tmp_path: Path) -> Non
     from_u8 = ok_json("eval", str(tmp_path / "u8.npy"), "--real", "digits", "--metrics", "fid,prdc")
     assert (folder / "eval.json").exists()
     assert from_png["metrics"] == pytest.approx(from_u8["metrics"], rel=1e-9)
-    assert from_png["metrics"]["fid"] == pytest.approx(from_npy["metrics"]["fid"], rel=0.05)  # quantisation only
+    # the protocol quantizes the float samples to 8 bits, as saving them as PNG does: the same numbers
+    from_floats = ok_json("eval", str(npy), "--real", "digits", "--metrics", "fid,prdc",
+                          "--out", str(tmp_path / "floats.json"))
+    assert from_png["metrics"] == pytest.approx(from_floats["metrics"], rel=1e-9)
     # a real array given by path works too
     real = tmp_path / "real.npy"
     np.save(real, images[:60])
     out = ok_json("eval", str(tmp_path / "u8.npy"), "--real", str(real), "--features", "digits", "--metrics", "fid")
     assert out["real"]["n"] == 60
+
+
+def test_eval_json_records_the_protocol(digits_run: Path, tmp_path: Path) -> None:
+    out = ok_json("eval", str(digits_run), "--n", "100", "--metrics", "fid,kid,prdc", "--seed", "3",
+                  "--out", str(tmp_path / "e.json"))
+    p = out["protocol"]
+    assert set(p) == {"ganforge_version", "feature_network", "n_fake", "n_real", "n_reference", "reference",
+                      "reference_split", "quantize", "quantization", "seed", "batch_size", "precision_recall_k",
+                      "density_coverage_k", "kid_subsets", "kid_subset_size_max"}
+    assert p["ganforge_version"] == ganforge.__version__
+    fn = p["feature_network"]
+    assert fn["name"] == "digits" and fn["weights_file"] == "digits-cnn.safetensors"
+    assert fn["weights_sha256"] == hashlib.sha256(asset_path("digits-cnn.safetensors").read_bytes()).hexdigest()
+    assert (p["n_fake"], p["n_real"], p["n_reference"]) == (100, 1797, 1797)
+    assert p["reference"] == "digits (the run's data)" and "seed 3" in p["reference_split"]
+    assert (p["quantize"], p["precision_recall_k"], p["density_coverage_k"], p["seed"]) == (True, 3, 5, 3)
+    raw = ok_json("eval", str(digits_run), "--n", "100", "--metrics", "fid,kid,prdc", "--seed", "3", "--no-quantize",
+                  "--out", str(tmp_path / "raw.json"))
+    assert raw["protocol"]["quantize"] is False and raw["metrics"]["fid"] != out["metrics"]["fid"]
+    toy = tmp_path / "ring"
+    ganforge.train(ganforge.load_config("ring8", ["train.steps=2", "train.batch_size=8", "train.progress=false"]), toy)
+    tp = ok_json("eval", str(toy), "--n", "100", "--seed", "2")["protocol"]
+    assert (tp["n_fake"], tp["seed"], tp["ganforge_version"]) == (100, 2, ganforge.__version__) and "PacGAN" in tp["modes"]
+
+
+def test_toy_eval_samples_what_ganforge_sample_draws(tmp_path: Path) -> None:
+    from ganforge.evaluation.targets import sample_run
+
+    out = tmp_path / "ring"
+    ganforge.train(ganforge.load_config("ring8", ["train.steps=2", "train.batch_size=8", "train.progress=false"]), out)
+    run = ganforge.load_run(out)
+    assert torch.equal(sample_run(run, 5000, seed=4), ganforge.load_generator(out).sample(5000, seed=4))
 
 
 def test_toy_runs_keep_their_protocol_and_refuse_feature_options(tmp_path: Path) -> None:
