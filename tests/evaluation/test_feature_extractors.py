@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-
 import json
 from pathlib import Path
 
@@ -25,9 +24,9 @@ from ganforge.evaluation import (
     save_classifier,
 )
 from ganforge.evaluation.features.extractors import ASSET_FILES, InceptionFeatures
+from ganforge.evaluation.features.inception import INCEPTION_WEIGHTS_ENV, FIDInceptionV3
 from ganforge.evaluation.features.training import CLASSIFIER_RECIPES, accuracy, load_split
 from ganforge.metrics.fid import GaussianStats
-from ganforge.evaluation.features.inception import INCEPTION_WEIGHTS_ENV, FIDInceptionV3
 
 MNIST_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
 HAVE_MNIST = (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file()

@@ -37,7 +37,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ganforge.evaluation.features.base import FeatureError, FeatureExtractor, FeatureInputError, FeatureWeightsError
+from ganforge.evaluation.features.base import (
+    FeatureError,
+    FeatureExtractor,
+    FeatureInputError,
+    FeatureWeightsError,
+)
 from ganforge.evaluation.features.classifier import ClassifierFeatures, load_classifier
 from ganforge.evaluation.features.inception import (
     REFERENCE_SHA256,
