@@ -150,3 +150,35 @@ def test_no_weights_is_a_clear_error(tmp_path, monkeypatch) -> None:
     torch.save({"state_dict": {"a": torch.zeros(1)}}, nested)
     with pytest.raises(InceptionWeightsError, match="flat state dict"):
         load_inception(nested)
+
+
+class _Payload:
+    """A pickle that would create a file when unpickled (what a hostile .pth can do)."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def __reduce__(self):
+        return (open, (self.target, "w"))
+
+
+def test_a_pickle_that_runs_code_is_refused_without_running_it(tmp_path) -> None:
+    marker = tmp_path / "pwned"
+    path = tmp_path / "hostile.pth"
+    torch.save({"fc.weight": torch.zeros(1), "payload": _Payload(str(marker))}, path)
+    with pytest.raises(InceptionWeightsError, match="cannot read"):
+        load_inception(path)
+    assert not marker.exists()  # torch.load(weights_only=True): nothing in the file was executed
+
+
+def test_the_weights_hash_is_recorded(random_state: dict[str, torch.Tensor], tmp_path) -> None:
+    import hashlib
+
+    from ganforge.evaluation.features import REFERENCE_SHA256, load_extractor
+
+    path = tmp_path / "inception.safetensors"
+    save_file(random_state, str(path))
+    fx = load_extractor("inception", inception_weights=path)
+    d = fx.describe()
+    assert d["weights_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest() != REFERENCE_SHA256
+    assert d["weights_file"] == "inception.safetensors" and d["reference_weights"] is False
