@@ -92,6 +92,10 @@ def test_eval_out_under_a_file(world: Path) -> None:
              "is a file, not a directory")
 
 
+def test_eval_out_empty_or_a_directory(world: Path) -> None:
+    one_line(world, ["eval", str(world / "toy"), "--out", ""], "--out '': empty path")
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
 def test_eval_out_in_a_read_only_directory(world: Path) -> None:
     ro = world / "readonly"

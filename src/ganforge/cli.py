@@ -207,7 +207,7 @@ def evaluate(target: str, metrics: str | None, n: int | None, seed: int, feature
     req = EvalRequest(metrics=names, n=n, seed=seed, features=features, floor=floor, real=real, real_params=params,
                       heldout=heldout, heldout_params=dict(parse_override(t) for t in heldout_set), n_real=n_real,
                       inception_weights=inception_weights, batch_size=batch_size, device=device, quantize=quantize)
-    dest = Path(out) if out is not None else default_output(Path(target))
+    dest = out if out is not None else default_output(Path(target))
     if out is not None or Path(target).exists():
         check_output(dest)  # before the work, not after it
     report = evaluate_target(target, req, read_config=read_run_config, load_run=load_run)

@@ -182,3 +182,8 @@ def test_the_weights_hash_is_recorded(random_state: dict[str, torch.Tensor], tmp
     d = fx.describe()
     assert d["weights_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest() != REFERENCE_SHA256
     assert d["weights_file"] == "inception.safetensors" and d["reference_weights"] is False
+    from ganforge.evaluation import TensorSource, evaluate_images
+
+    x = torch.rand(8, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    report = evaluate_images(TensorSource(x[:4]), TensorSource(x[4:]), fx, ["fid"])
+    assert any("not the reference file" in w for w in report["warnings"])

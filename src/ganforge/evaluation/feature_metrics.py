@@ -295,6 +295,10 @@ def evaluate_images(fake: ImageSource, real: ImageSource, extractor: FeatureExtr
     caught: list[str] = []
     with warnings.catch_warnings(record=True) as records:
         warnings.simplefilter("always")
+        if extractor.describe().get("reference_weights") is False:
+            warnings.warn(f"the {extractor.name} weights ({extractor.weights_file}, SHA-256 {extractor.weights_sha256}) "
+                          "are not the reference file (pytorch-fid's pt_inception-2015-12-05-6726825d.pth): the "
+                          "numbers are not comparable with published ones", UserWarning, stacklevel=2)
         # -- the real images: seeded order, halves A | B1 | B2 ----------------------------------------
         m = len(real)
         if n_real is not None:
