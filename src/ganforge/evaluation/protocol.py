@@ -60,14 +60,17 @@ def quantize_8bit(x: Tensor) -> Tensor:
 
 
 def ganforge_version() -> str:
+    """The version of the ganforge that runs (its ``__version__``; the installed metadata otherwise)."""
+    import sys
     from importlib.metadata import PackageNotFoundError, version
 
+    running = getattr(sys.modules.get("ganforge"), "__version__", None)  # the parent package: already imported
+    if running:
+        return str(running)
     try:
         return version("ganforge")
-    except PackageNotFoundError:  # running from a source tree
-        import ganforge
-
-        return str(getattr(ganforge, "__version__", "unknown"))
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def protocol_record(settings: EvalSettings, *, features: dict[str, Any], n_fake: int, n_real: int,
