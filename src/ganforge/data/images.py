@@ -484,16 +484,90 @@ def _list_images(root: Path) -> list[Path]:
     return sorted(files, key=lambda p: p.relative_to(root).as_posix())
 
 
+# Pillow modes an image file may open in, by how they are read (anything else is refused by name).
+_GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
+_COLOUR_MODES = {"RGB", "RGBX", "RGBA", "RGBa", "P", "PA", "CMYK", "YCbCr"}
+_MODE_NAMES = {"LAB": "CIE L*a*b*", "HSV": "hue, saturation, value", "I;16S": "signed 16-bit",
+               "I;32": "32-bit integer", "BGR;15": "15-bit BGR", "BGR;16": "16-bit BGR", "BGR;24": "24-bit BGR"}
+
+
+def _composite_on_white(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``colour`` (H, W, k) and ``alpha`` (H, W) uint8 -> (H, W, k) float32 in [0, 1]: the image
+    laid over a white background, ``c * a + 1 * (1 - a)`` with c and a scaled to [0, 1]."""
+    a = alpha.astype(np.float32)[..., None] / 255.0
+    return colour.astype(np.float32) / 255.0 * a + (1.0 - a)
+
+
+def image_pixels(img: Image.Image, name: str | Path) -> np.ndarray:
+    """The pixels of an opened image as ``(H, W, k)``, k = 1 (grey modes) or 3 (colour modes):
+    uint8 for 8-bit images (0..255), else float32 in [0, 1], each scaled by its real bit depth.
+
+    - ``1`` (1-bit): 0 or 255; ``L``: as stored; ``RGB``, ``RGBX``, ``YCbCr``: Pillow's RGB.
+    - ``I;16``, ``I;16L``, ``I;16B``, ``I;16N`` (16-bit grey): value / 65535. ``I`` (32-bit integer,
+      which is how Pillow reads some 16-bit files): value / 65535, refused if a value lies outside
+      0..65535. ``F`` (32-bit float): taken as intensities in [0, 1], refused outside [0, 1] or
+      non-finite (its scale is not recorded in the file).
+    - ``P`` (palette): the palette's RGB colours; with a transparent palette entry, or ``PA``, as RGBA.
+    - ``CMYK``: Pillow's conversion, ``R = (255 - C)(255 - K) / 255`` (likewise G, B); no ICC profile.
+    - Alpha (``RGBA``, ``RGBa``, ``LA``, ``La``, ``PA``, transparent ``P``): the image is composited
+      on a **white** background, ``c * a + (1 - a)``, as an image viewer shows it (transparent
+      pixels become white whatever colour they store); the result is float32.
+
+    Raises DataError naming ``name`` and the mode for any other mode (e.g. ``LAB``, ``HSV``) and for
+    ``I`` / ``F`` values outside the range above.
+    """
+    mode = img.mode
+    if mode in ("1", "L"):
+        return np.asarray(img.convert("L"))[..., None]
+    if mode in ("RGB", "RGBX", "YCbCr", "CMYK") or (mode == "P" and "transparency" not in img.info):
+        return np.asarray(img.convert("RGB"))
+    if mode in ("RGBA", "RGBa", "PA", "P"):
+        rgba = np.asarray(img.convert("RGBA"))
+        return _composite_on_white(rgba[..., :3], rgba[..., 3])
+    if mode in ("LA", "La"):
+        la = np.asarray(img.convert("LA"))
+        return _composite_on_white(la[..., :1], la[..., 1])
+    if mode.startswith("I;16") and mode in _GREY_MODES:
+        return (np.asarray(img).astype(np.float32) / 65535.0)[..., None]
+    if mode == "I":
+        values = np.asarray(img)
+        lo, hi = int(values.min()), int(values.max())
+        if lo < 0 or hi > 65535:
+            raise DataError(f"{name}: image mode I (32-bit integer) with values in [{lo}, {hi}]; only 16-bit "
+                            "values 0..65535 are read (convert the image to 8 or 16 bits per channel)")
+        return (values.astype(np.float32) / 65535.0)[..., None]
+    if mode == "F":
+        values = np.asarray(img, dtype=np.float32)
+        if not np.isfinite(values).all() or values.min() < 0.0 or values.max() > 1.0:
+            lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+            raise DataError(f"{name}: image mode F (32-bit float) with values in [{lo:.4g}, {hi:.4g}]"
+                            f"{'' if np.isfinite(values).all() else ' and NaN or infinite values'}; float images "
+                            "are read as intensities in [0, 1]")
+        return values[..., None].copy()
+    what = f" ({_MODE_NAMES[mode]})" if mode in _MODE_NAMES else ""
+    raise DataError(f"{name}: image mode {mode}{what} is not supported; supported modes: "
+                    f"{', '.join(sorted(_GREY_MODES | _COLOUR_MODES))}")
+
+
 def _decode(path: Path, channels: int | None, resolution: int | None) -> tuple[np.ndarray, int]:
-    """One image file -> ``(H, W, C)`` uint8 and its channel count; raises the reader's error."""
+    """One image file -> ``(H, W, C)`` (uint8 for 8-bit images, else float32 in [0, 1]; see
+    ``image_pixels``) and its channel count; raises the reader's error or a DataError."""
     with Image.open(path) as img:
         img.load()
-        c = channels or (1 if img.mode in ("1", "L", "LA", "I", "I;16", "F") else 3)
-        img = img.convert("L" if c == 1 else "RGB")
+        arr = image_pixels(img, path)
+    c = channels or arr.shape[2]
+    if arr.dtype == np.uint8:  # Pillow's 8-bit conversions and resampling, as before issue 11
+        img = Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
+        if c != arr.shape[2]:
+            img = img.convert("L" if c == 1 else "RGB")
+        if resolution is not None:
+            img = _resize_pil(img, resolution)
+        out = np.asarray(img)
+        return (out[..., None] if out.ndim == 2 else out), c
+    arr = _convert_channels(arr[None], c)
     if resolution is not None:
-        img = _resize_pil(img, resolution)
-    arr = np.asarray(img)
-    return (arr[..., None] if arr.ndim == 2 else arr), c
+        arr = _resize_array(arr, resolution)
+    return arr[0], c
 
 
 @image_source("image_folder")
@@ -526,6 +600,12 @@ def image_folder(path: str, labels_from_subfolders: bool = False, skip_corrupt: 
     for i, f in enumerate(files):
         try:
             arr, channels = _decode(f, channels, options.resolution)
+        except DataError as exc:  # a readable image that is refused (its mode or values), named
+            if not skip_corrupt:
+                raise
+            skipped.append(f)
+            reasons.append(str(exc))
+            continue
         except _UNREADABLE as exc:
             if not skip_corrupt:
                 raise DataError(f"{f}: unreadable or damaged image ({str(exc).splitlines()[0]}); "
@@ -539,6 +619,11 @@ def image_folder(path: str, labels_from_subfolders: bool = False, skip_corrupt: 
         if arr.shape != out.shape[1:]:
             raise DataError(f"{f}: image of {arr.shape[1]}x{arr.shape[0]} pixels, but the first one is "
                             f"{out.shape[2]}x{out.shape[1]}; set data.resolution to resize them all")
+        if arr.dtype != out.dtype:  # a 16-bit, float or alpha image: keep every image as float in [0, 1]
+            if out.dtype == np.uint8:
+                out = out.astype(np.float32) / np.float32(255.0)
+            else:
+                arr = arr.astype(np.float32) / np.float32(255.0)
         out[len(kept)] = arr
         kept.append(i)
     if skipped:
