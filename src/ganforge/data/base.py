@@ -13,6 +13,31 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ganforge.errors import DataError
+from ganforge.io import available_memory_bytes
+
+MEMORY_FRACTION = 0.5  # data held in memory may use at most this share of the available memory
+GIB = 1 << 30
+
+
+def memory_problem(need: int, what: str, avail: int | None = None) -> str | None:
+    """None when ``need`` bytes fit in ``MEMORY_FRACTION`` of the available memory (``avail``, by
+    default measured now), else the end of an error message: ``"<what> need X GiB, more than 50%
+    of the Y GiB available"``."""
+    avail = available_memory_bytes() if avail is None else avail
+    if need <= MEMORY_FRACTION * avail:
+        return None
+    return (f"{what} need {need / GIB:,.1f} GiB, more than {MEMORY_FRACTION:.0%} of the "
+            f"{avail / GIB:,.1f} GiB available")
+
+
+def check_memory(need: int, where: str, what: str, hint: str, avail: int | None = None) -> None:
+    """Raise DataError ``"<where>: <what> need X GiB, more than 50% of the Y GiB available; <hint>"``
+    when ``need`` bytes do not fit, before anything is allocated."""
+    problem = memory_problem(need, what, avail)
+    if problem is not None:
+        raise DataError(f"{where}: {problem}; {hint}")
+
 
 class Dataset:
     """Base class of real-data sources.

@@ -39,6 +39,7 @@ import gzip
 import inspect
 import logging
 import math
+import os
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -52,7 +53,7 @@ from pydantic import Field
 from torch import Tensor
 
 from ganforge.data import DATASETS
-from ganforge.data.base import Dataset
+from ganforge.data.base import MEMORY_FRACTION, Dataset, check_memory
 from ganforge.errors import DataError
 from ganforge.io import available_memory_bytes
 
@@ -62,7 +63,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 IDX_IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions (N, H, W)
 IDX_LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension (N,)
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601-2, as Pillow's convert("L")
-MEMORY_FRACTION = 0.5  # decoded examples may use at most this share of the available memory
 _UNREADABLE = (OSError, SyntaxError, ValueError, EOFError, zlib.error, Image.DecompressionBombError)
 
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -141,6 +141,17 @@ def image_source(name: str) -> Callable[[Callable[..., ImageDataset]], Callable[
 
 
 # -- shared steps ----------------------------------------------------------------------------------
+
+def data_path(path: str, param: str) -> Path:
+    """A data file or folder as the user gave it in ``data.<param>``, with ``~`` expanded and a
+    relative path made absolute against the current directory (without resolving symbolic links),
+    so that every message shows where ganforge looked."""
+    given = Path(path)
+    p = Path(os.path.abspath(given.expanduser()))
+    if not given.expanduser().is_absolute():
+        logger.info("data.%s %r is relative: read from %s (resolved against the current directory)", param, path, p)
+    return p
+
 
 def _selection(n_total: int, options: ImageOptions, source: str) -> range:
     """The indices of the source's examples that ``subset`` and ``limit`` keep."""
@@ -318,6 +329,31 @@ def _load_npy(path: Path, what: str) -> np.ndarray:
         raise DataError(f"{path}: not a readable .npy array of numbers ({str(exc).splitlines()[0]})") from None
 
 
+def _npz_member_header(path: Path, key: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of array ``key`` of an .npz archive, read from its .npy header alone
+    (``np.load`` of an .npz decompresses a member in full when it is read)."""
+    with zipfile.ZipFile(path) as archive, archive.open(f"{key}.npy") as member:
+        version = np.lib.format.read_magic(member)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+        else:  # 2.0, and 3.0 (a UTF-8 header of the same layout; numpy writes ASCII names there)
+            shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+    return tuple(int(d) for d in shape), np.dtype(dtype)
+
+
+def _check_npz_member_fits(path: Path, key: str) -> None:
+    """Refuse an .npz member whose decompressed size (its header's shape x dtype) does not fit in
+    memory, without decompressing it."""
+    try:
+        shape, dtype = _npz_member_header(path, key)
+    except (ValueError, OSError, EOFError, KeyError, zlib.error, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}[{key}]: unreadable array header ({str(exc).splitlines()[0]})") from None
+    need = math.prod(shape) * dtype.itemsize
+    check_memory(need, f"{path}[{key}]", f"its array of shape {shape} and dtype {dtype} would, decompressed,",
+                 "store the images as an uncompressed .npy file (memory-mapped: only the selected images are read) "
+                 "or a smaller archive", available_memory_bytes())
+
+
 @image_source("image_array")
 def image_array(path: str, layout: Literal["NHW", "NHWC", "NCHW"], images_key: str = "images",
                 labels_key: str | None = None, labels_path: str | None = None,
@@ -326,7 +362,7 @@ def image_array(path: str, layout: Literal["NHW", "NHWC", "NCHW"], images_key: s
                 *, options: ImageOptions) -> ImageDataset:
     """Images (uint8, or float in ``value_range``) from a ``.npy`` file, or from ``images_key`` of a
     ``.npz`` file; labels from ``labels_key`` of the .npz or from a separate ``labels_path`` .npy."""
-    p = Path(path)
+    p = data_path(path, "path")
     if value_range is not None and not value_range[1] > value_range[0]:
         raise DataError(f"{p}: data.value_range must be [low, high] with high > low, got {list(value_range)}")
     labels = None
@@ -343,6 +379,9 @@ def image_array(path: str, layout: Literal["NHW", "NHWC", "NCHW"], images_key: s
             for key in (images_key, labels_key):
                 if key is not None and key not in keys:
                     raise DataError(f"{p}: no array {key!r}; the archive holds {keys}")
+            for key in (images_key, labels_key):  # before decompressing anything
+                if key is not None:
+                    _check_npz_member_fits(p, key)
             try:
                 images = archive[images_key]
                 labels = archive[labels_key] if labels_key is not None else None
@@ -360,7 +399,7 @@ def image_array(path: str, layout: Literal["NHW", "NHWC", "NCHW"], images_key: s
     if labels_path is not None:
         if labels is not None:
             raise DataError(f"{p}: give labels either as data.labels_key or as data.labels_path, not both")
-        labels = _load_npy(Path(labels_path), "labels")
+        labels = _load_npy(data_path(labels_path, "labels_path"), "labels")
         labels_source = str(labels_path)
     if labels is not None and labels.ndim >= 1 and images.ndim >= 1 and labels.shape[0] != images.shape[0]:
         raise DataError(f"{labels_source}: {labels.shape[0]} labels for {images.shape[0]} images in {source}")
@@ -371,35 +410,53 @@ def image_array(path: str, layout: Literal["NHW", "NHWC", "NCHW"], images_key: s
 
 def read_idx(path: str | Path, magic: int) -> np.ndarray:
     """An IDX file of unsigned bytes (gzipped or not) as a uint8 array, after checking its magic
-    number and that its size matches the dimensions of its header exactly."""
-    p = Path(path)
+    number, that the size its header claims fits in memory (before reading or decompressing the
+    data: a gzip file is decompressed as a stream), and that its size matches that header exactly."""
+    p = Path(path)  # callers pass data_path()s; tools may pass their own
+    ndim = magic & 0xFF
+    kind = "images (N, H, W)" if magic == IDX_IMAGES_MAGIC else "labels (N,)"
     try:
-        raw = p.read_bytes()
+        f = open(p, "rb")  # noqa: SIM115  (closed below)
     except FileNotFoundError:
         raise DataError(f"{p}: IDX file not found") from None
     except OSError as exc:
         raise DataError(f"{p}: cannot read ({exc.strerror})") from None
-    if raw[:2] == b"\x1f\x8b":
+    with f:
+        gz = f.read(2) == b"\x1f\x8b"
+        f.seek(0)
+        stream: Any = gzip.GzipFile(fileobj=f, mode="rb") if gz else f
         try:
-            raw = gzip.decompress(raw)
+            head = stream.read(4)
+            if len(head) < 4:
+                raise DataError(f"{p}: {len(head)} bytes, too short for an IDX header; expected an IDX file of {kind}")
+            found = int.from_bytes(head, "big")
+            if found != magic:
+                raise DataError(f"{p}: magic number 0x{found:08x}, expected 0x{magic:08x} (IDX {kind} of unsigned bytes)")
+            header = 4 + 4 * ndim
+            head += stream.read(header - 4)
+            if len(head) < header:
+                raise DataError(f"{p}: {len(head)} bytes, shorter than its {header}-byte IDX header")
+            dims = [int.from_bytes(head[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+            size = math.prod(dims)
+            check_memory(size, str(p), f"the {size:,} bytes of dimensions {dims} in its header would",
+                         "is the file damaged? (MNIST's training images are 60000 x 28 x 28)", available_memory_bytes())
+            expected = header + size
+            if not gz:
+                total = os.fstat(f.fileno()).st_size
+                payload = f.read(size) if total == expected else b""
+            else:
+                payload = stream.read(size + 1)
+                total = header + len(payload)
         except (OSError, EOFError, zlib.error) as exc:
-            raise DataError(f"{p}: damaged gzip file ({exc})") from None
-    ndim = magic & 0xFF
-    kind = "images (N, H, W)" if magic == IDX_IMAGES_MAGIC else "labels (N,)"
-    if len(raw) < 4:
-        raise DataError(f"{p}: {len(raw)} bytes, too short for an IDX header; expected an IDX file of {kind}")
-    found = int.from_bytes(raw[:4], "big")
-    if found != magic:
-        raise DataError(f"{p}: magic number 0x{found:08x}, expected 0x{magic:08x} (IDX {kind} of unsigned bytes)")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{p}: {len(raw)} bytes, shorter than its {header}-byte IDX header")
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    expected = header + math.prod(dims)
-    if len(raw) != expected:
-        what = "truncated" if len(raw) < expected else "has extra bytes"
-        raise DataError(f"{p}: {len(raw)} bytes, expected {expected} for dimensions {dims} (the file {what})")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+            if gz:
+                raise DataError(f"{p}: damaged gzip file ({exc})") from None
+            raise DataError(f"{p}: cannot read ({exc})") from None
+    if total != expected:
+        what = "truncated" if total < expected else "has extra bytes"
+        shown = f"more than {expected}" if gz and total > expected else str(total)
+        raise DataError(f"{p}: {shown} bytes{' once decompressed' if gz else ''}, expected {expected} for dimensions "
+                        f"{dims} (the file {what})")
+    return np.frombuffer(payload, dtype=np.uint8).reshape(dims)
 
 
 def _from_idx(images_path: Path, labels_path: Path | None, options: ImageOptions, n_classes: int | None,
@@ -418,7 +475,8 @@ def _from_idx(images_path: Path, labels_path: Path | None, options: ImageOptions
 def idx(images: str, labels: str | None = None, *, options: ImageOptions) -> ImageDataset:
     """An IDX images file (magic 0x00000803) and an optional IDX labels file (0x00000801), gzipped
     or not; the number of classes is the largest label + 1."""
-    return _from_idx(Path(images), None if labels is None else Path(labels), options, None)
+    return _from_idx(data_path(images, "images"), None if labels is None else data_path(labels, "labels"),
+                     options, None)
 
 
 @image_source("mnist")
@@ -426,7 +484,7 @@ def mnist(path: str, split: Literal["train", "test"] = "train", *, options: Imag
     """MNIST from its IDX files in the directory ``path``: ``train-images-idx3-ubyte[.gz]`` and
     ``train-labels-idx1-ubyte[.gz]`` (split train, 60,000) or ``t10k-*`` (split test, 10,000).
     Nothing is downloaded: get the files from the MNIST page and point ``data.path`` at them."""
-    root = Path(path)
+    root = data_path(path, "path")
     if not root.is_dir():
         raise DataError(f"{root}: not a directory; data.path must be the directory holding MNIST's IDX files")
     prefix = {"train": "train", "test": "t10k"}[split]
@@ -577,7 +635,7 @@ def image_folder(path: str, labels_from_subfolders: bool = False, skip_corrupt: 
     the class of an image is its first-level subfolder (classes in sorted name order). Without
     ``resolution`` all images must have one size. ``skip_corrupt`` skips unreadable files (logged
     with their names) instead of raising."""
-    root = Path(path)
+    root = data_path(path, "path")
     files = _list_images(root)
     targets = class_names = None
     if labels_from_subfolders:

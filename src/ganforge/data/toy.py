@@ -31,7 +31,7 @@ from pydantic import Field
 from torch import Tensor
 
 from ganforge.data import DATASETS
-from ganforge.data.base import Dataset
+from ganforge.data.base import Dataset, memory_problem
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -43,6 +43,15 @@ _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 def _f64(values: object) -> Tensor:
     """Python numbers to a float64 tensor (exact: no float32 rounding of user parameters)."""
     return torch.tensor(values, dtype=torch.float64)
+
+
+def _check_modes_fit(what: str, k: int, d: int) -> None:
+    """Refuse, before allocating, a mixture whose ``k`` modes in ``d`` dimensions would not fit in
+    memory: centres, standard deviations and weights in float64 and float32, and the temporaries
+    that build them (about ``36 d + 24`` bytes a mode)."""
+    problem = memory_problem(k * (36 * d + 24), f"its {k:,} modes")
+    if problem is not None:
+        raise ValueError(f"{what} gives {k:,} modes: {problem}")
 
 
 def _check_positive(name: str, values: Tensor) -> None:
@@ -199,6 +208,7 @@ class Ring(GaussianMixture):
         self.std = float(std)
         if self.n_modes_param < 1:
             raise ValueError(f"ring: n_modes must be >= 1, got {n_modes}")
+        _check_modes_fit(f"ring n_modes = {self.n_modes_param}", self.n_modes_param, 2)
         angles = 2.0 * math.pi * torch.arange(self.n_modes_param, dtype=torch.float64) / self.n_modes_param
         centers = self.radius * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)
         self._set_components(centers, _f64([self.std]))
@@ -218,6 +228,7 @@ class Grid(GaussianMixture):
         self.std = float(std)
         if self.n < 1:
             raise ValueError(f"grid: n must be >= 1, got {n}")
+        _check_modes_fit(f"grid n = {self.n} (n x n)", self.n * self.n, 2)
         axis = self.spacing * (torch.arange(self.n, dtype=torch.float64) - (self.n - 1) / 2.0)
         gx, gy = torch.meshgrid(axis, axis, indexing="ij")
         self._set_components(torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1), _f64([self.std]))
