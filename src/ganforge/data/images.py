@@ -111,6 +111,15 @@ class ImageDataset(Dataset):
         self.hflip = options.hflip
         self.source = source
 
+    @property
+    def kind(self) -> str:
+        return "images"
+
+    def describe(self) -> dict[str, Any]:
+        """``Dataset.describe`` plus ``source``: the file or folder the images were read from (for
+        messages only: it is not part of the fingerprint)."""
+        return {**super().describe(), "source": self.source}
+
     def __repr__(self) -> str:
         return (f"ImageDataset({self.source!r}, n={len(self)}, shape={self.shape}, "
                 f"n_classes={self.n_classes}, hflip={self.hflip})")
