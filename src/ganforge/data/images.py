@@ -28,6 +28,20 @@ Images are decoded once into ``examples``, a float32 tensor ``(N, C, H, W)`` sca
 size is logged); streaming from disk is not supported yet, and a larger set is refused with a
 DataError that says how to shrink it (``resolution``, ``subset``, ``limit``).
 
+Image files are decoded by their real bit depth (``image_pixels``): 1-bit, 8-bit grey and colour,
+palette, CMYK, 16-bit grey (``I;16*``, and ``I`` read as 16-bit) and float ``F`` images in [0, 1] all
+land on the same scale; images with an alpha channel (``RGBA``, ``LA``, ``PA``, a palette with a
+transparent entry) are **composited on a white background**. Other modes (``LAB``, ``HSV``, ...) are
+refused with a DataError naming the file and the mode. A folder of 8-bit images is held as uint8
+until decoding; one 16-bit, float or alpha image among them makes the folder float32 in [0, 1].
+
+Data paths (``path``, ``labels_path``, ``images``, ``labels``) expand ``~``, and a relative path is
+resolved against the current directory; messages show the absolute path that was read.
+
+What cannot fit in memory is refused before it is read: an ``.npz`` member whose header's shape x
+dtype is too large (checked before decompressing), an IDX file whose header claims too many bytes
+(a gzipped one is decompressed as a stream), and a decoded set over the share of free memory above.
+
 Every bad input raises ``ganforge.errors.DataError`` with one line naming the file (and the index,
 for arrays) and what was expected.
 """
