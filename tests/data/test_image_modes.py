@@ -195,3 +195,24 @@ def test_unsupported_mode_is_refused_by_name(tmp_path):
     save(from_array(np.zeros((3, 3), np.uint8)), tmp_path / "folder" / "ok.png")
     ds = load("image_folder", path=str(tmp_path / "folder"), skip_corrupt=True)
     assert len(ds) == 1 and ds.skipped_files == (str(path),)
+
+
+def test_opaque_rgba_reads_exactly_as_rgb(tmp_path):
+    """Composite on white changes nothing where alpha is 255 everywhere: an opaque RGBA folder gives
+    the same examples as the RGB one, bit for bit, resized or not (the 8-bit path of b6bd8ea)."""
+    rgb = RNG.integers(0, 256, (9, 7, 3), dtype=np.uint8)
+    save(from_array(rgb), tmp_path / "rgb" / "a.png")
+    save(from_array(np.concatenate([rgb, np.full((9, 7, 1), 255, np.uint8)], -1)), tmp_path / "rgba" / "a.png")
+    for kw in ({}, {"resolution": 4}, {"channels": 1, "resolution": 5}):
+        a = load("image_folder", path=str(tmp_path / "rgb"), **kw).examples
+        b = load("image_folder", path=str(tmp_path / "rgba"), **kw).examples
+        assert torch.equal(a, b), kw
+
+
+def test_uint16_arrays(tmp_path):
+    v = RNG.integers(0, 65536, (3, 4, 5)).astype(np.uint16)
+    np.save(tmp_path / "x.npy", v)
+    ds = load("image_array", path=str(tmp_path / "x.npy"), layout="NHW")
+    np.testing.assert_allclose(ds.examples[:, 0].double().numpy(), 2 * v.astype(np.float64) / 65535 - 1, atol=1e-6)
+    with pytest.raises(DataError, match="uint16 ones as 0..65535"):
+        load("image_array", path=str(tmp_path / "x.npy"), layout="NHW", value_range=[0, 1000])

@@ -6,7 +6,7 @@ Registered in ``DATASETS``:
 ``image_folder``  PNG/JPEG files under ``path``, recursively, in sorted path order; labels from the
                   first-level subfolder names (``labels_from_subfolders``); ``skip_corrupt`` skips and
                   logs unreadable files instead of failing
-``image_array``   a ``.npy`` or ``.npz`` file of images (uint8, or float in ``value_range``) in an
+``image_array``   a ``.npy`` or ``.npz`` file of images (uint8, uint16 or float in ``value_range``) in an
                   explicit ``layout`` (NHW | NHWC | NCHW); labels from ``labels_key`` (npz) or
                   ``labels_path`` (a second .npy)
 ``idx``           an IDX images file (magic 0x00000803) and optional IDX labels file (0x00000801),
@@ -297,8 +297,8 @@ def _array_images(array: np.ndarray, layout: str, source: str, value_range: tupl
             or 0 in array.shape[1:]:
         raise DataError(f"{source}: images have shape {array.shape}, expected {expected[layout]} "
                         f"for data.layout={layout}")
-    if array.dtype != np.uint8 and array.dtype.kind != "f":
-        raise DataError(f"{source}: images have dtype {array.dtype}, expected uint8 or float")
+    if array.dtype not in (np.uint8, np.uint16) and array.dtype.kind != "f":
+        raise DataError(f"{source}: images have dtype {array.dtype}, expected uint8, uint16 or float")
     h, w = array.shape[h_axis], array.shape[w_axis]
     c = 1 if c_axis is None else array.shape[c_axis]
     side_h, side_w = (options.resolution, options.resolution) if options.resolution else (h, w)
@@ -308,10 +308,11 @@ def _array_images(array: np.ndarray, layout: str, source: str, value_range: tupl
         part = part[..., None]
     elif layout == "NCHW":
         part = part.transpose(0, 2, 3, 1)
-    if part.dtype == np.uint8:
+    if part.dtype in (np.uint8, np.uint16):
         if value_range is not None:
-            raise DataError(f"{source}: data.value_range is for float images; uint8 images are read as 0..255")
-        return part
+            raise DataError(f"{source}: data.value_range is for float images; uint8 images are read as 0..255, "
+                            "uint16 ones as 0..65535")
+        return part if part.dtype == np.uint8 else part.astype(np.float32) / np.float32(65535.0)
     lo, hi = value_range if value_range is not None else (0.0, 1.0)
     flat = part.reshape(part.shape[0], -1)
     bad = ~np.isfinite(flat).all(axis=1)
@@ -383,8 +384,9 @@ def image_array(path: str, layout: Literal["NHW", "NHWC", "NCHW"], images_key: s
                 n_classes: PositiveInt | None = None,  # None: the largest label + 1
                 value_range: tuple[float, float] | None = None,  # of float images; None: [0, 1]
                 *, options: ImageOptions) -> ImageDataset:
-    """Images (uint8, or float in ``value_range``) from a ``.npy`` file, or from ``images_key`` of a
-    ``.npz`` file; labels from ``labels_key`` of the .npz or from a separate ``labels_path`` .npy."""
+    """Images (uint8, uint16 read as 0..65535, or float in ``value_range``) from a ``.npy`` file, or
+    from ``images_key`` of a ``.npz`` file; labels from ``labels_key`` of the .npz or from a separate
+    ``labels_path`` .npy."""
     p = data_path(path, "path")
     if value_range is not None and not value_range[1] > value_range[0]:
         raise DataError(f"{p}: data.value_range must be [low, high] with high > low, got {list(value_range)}")
@@ -574,7 +576,10 @@ _MODE_NAMES = {"LAB": "CIE L*a*b*", "HSV": "hue, saturation, value", "I;16S": "s
 
 def _composite_on_white(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """``colour`` (H, W, k) and ``alpha`` (H, W) uint8 -> (H, W, k) float32 in [0, 1]: the image
-    laid over a white background, ``c * a + 1 * (1 - a)`` with c and a scaled to [0, 1]."""
+    laid over a white background, ``c * a + 1 * (1 - a)`` with c and a scaled to [0, 1]; a fully
+    opaque image is returned as its uint8 colours (the composite changes nothing)."""
+    if bool((alpha == 255).all()):
+        return np.ascontiguousarray(colour)
     a = alpha.astype(np.float32)[..., None] / 255.0
     return colour.astype(np.float32) / 255.0 * a + (1.0 - a)
 
@@ -592,7 +597,11 @@ def image_pixels(img: Image.Image, name: str | Path) -> np.ndarray:
     - ``CMYK``: Pillow's conversion, ``R = (255 - C)(255 - K) / 255`` (likewise G, B); no ICC profile.
     - Alpha (``RGBA``, ``RGBa``, ``LA``, ``La``, ``PA``, transparent ``P``): the image is composited
       on a **white** background, ``c * a + (1 - a)``, as an image viewer shows it (transparent
-      pixels become white whatever colour they store); the result is float32.
+      pixels become white whatever colour they store); the result is float32 (uint8 colours when
+      every pixel is opaque).
+
+    Pillow reads 16-bit colour PNGs (RGB, RGBA) at 8 bits per channel (the high byte), and a 16-bit
+    grey+alpha PNG as RGBA.
 
     Raises DataError naming ``name`` and the mode for any other mode (e.g. ``LAB``, ``HSV``) and for
     ``I`` / ``F`` values outside the range above.
