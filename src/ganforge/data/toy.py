@@ -45,13 +45,13 @@ def _f64(values: object) -> Tensor:
     return torch.tensor(values, dtype=torch.float64)
 
 
-def _check_modes_fit(what: str, k: int, d: int) -> None:
+def _check_modes_fit(what: str, param: str, k: int, d: int) -> None:
     """Refuse, before allocating, a mixture whose ``k`` modes in ``d`` dimensions would not fit in
     memory: centres, standard deviations and weights in float64 and float32, and the temporaries
     that build them (about ``36 d + 24`` bytes a mode)."""
-    problem = memory_problem(k * (36 * d + 24), f"its {k:,} modes")
+    problem = memory_problem(k * (36 * d + 24), "their centres, scales and weights")
     if problem is not None:
-        raise ValueError(f"{what} gives {k:,} modes: {problem}")
+        raise ValueError(f"{what} gives {k:,} modes: {problem}; lower {param}")
 
 
 def _check_positive(name: str, values: Tensor) -> None:
@@ -222,7 +222,7 @@ class Ring(GaussianMixture):
         self.std = float(std)
         if self.n_modes_param < 1:
             raise ValueError(f"ring: n_modes must be >= 1, got {n_modes}")
-        _check_modes_fit(f"ring n_modes = {self.n_modes_param}", self.n_modes_param, 2)
+        _check_modes_fit(f"ring n_modes = {self.n_modes_param}", "n_modes", self.n_modes_param, 2)
         angles = 2.0 * math.pi * torch.arange(self.n_modes_param, dtype=torch.float64) / self.n_modes_param
         centers = self.radius * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)
         self._set_components(centers, _f64([self.std]))
@@ -245,7 +245,7 @@ class Grid(GaussianMixture):
         self.std = float(std)
         if self.n < 1:
             raise ValueError(f"grid: n must be >= 1, got {n}")
-        _check_modes_fit(f"grid n = {self.n} (n x n)", self.n * self.n, 2)
+        _check_modes_fit(f"grid n = {self.n} (n x n)", "n", self.n * self.n, 2)
         axis = self.spacing * (torch.arange(self.n, dtype=torch.float64) - (self.n - 1) / 2.0)
         gx, gy = torch.meshgrid(axis, axis, indexing="ij")
         self._set_components(torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1), _f64([self.std]))
