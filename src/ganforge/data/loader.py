@@ -65,13 +65,11 @@ class BatchLoader:
             idx = self._take(self.batch_size)[r::w]
             x = self.dataset.examples[idx]  # type: ignore[index]
             y = None if self.dataset.labels is None else self.dataset.labels[idx]
-            flip_draw = self.batch_size
         else:
             x, y = self.dataset.sample(self.batch_size, self.generator)
             x, y = x[r::w], (None if y is None else y[r::w])
-            flip_draw = self.batch_size
-        if getattr(self.dataset, "hflip", False):  # random horizontal flips, from the loader's stream
-            flip = (torch.rand(flip_draw, generator=self.generator) < 0.5)[r::w]
+        if getattr(self.dataset, "hflip", False):  # random horizontal flips, drawn for the global batch
+            flip = (torch.rand(self.batch_size, generator=self.generator) < 0.5)[r::w]
             x = torch.where(flip.view(-1, *([1] * (x.dim() - 1))), x.flip(-1), x)
         x = x.to(self.device, non_blocking=True)
         return x, (None if y is None else y.to(self.device, non_blocking=True))
