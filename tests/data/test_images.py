@@ -200,7 +200,7 @@ def test_subset_and_limit(tmp_path):
     (np.zeros((3, 4, 4, 2), np.uint8), "NHWC", r"shape \(3, 4, 4, 2\), expected \(N, H, W, C\) with C = 1 or 3"),
     (np.zeros((3, 4, 4), np.uint8), "NCHW", r"shape \(3, 4, 4\), expected \(N, C, H, W\)"),
     (np.zeros((0, 4, 4), np.uint8), "NHW", "holds no images"),
-    (np.zeros((3, 4, 4), np.int32), "NHW", "dtype int32, expected uint8 or float"),
+    (np.zeros((3, 4, 4), np.int32), "NHW", "dtype int32, expected uint8, uint16 or float"),
 ])
 def test_image_array_wrong_shape_or_dtype(tmp_path, array, layout, match):
     np.save(tmp_path / "bad.npy", array)

@@ -136,3 +136,93 @@ def test_distribution_ranks_draw_different_examples():
     x0 = BatchLoader(ring, 16, seed=3, rank=0, world_size=2).next()[0]
     x1 = BatchLoader(ring, 16, seed=3, rank=1, world_size=2).next()[0]
     assert not torch.equal(x0, x1)
+
+
+# -- exact resume with random horizontal flips (issue 11, point 2) ---------------------------------
+
+class Columns(Dataset):
+    """A finite dataset of 1x1x3 "images" [3i, 3i+1, 3i+2], labelled i mod 3, flipped at random:
+    a flipped example reads [3i+2, 3i+1, 3i], so each batch shows which examples came and which flipped."""
+
+    shape = (1, 1, 3)
+    n_classes = 3
+    hflip = True
+
+    def __init__(self, n: int = 10):
+        self.examples = torch.arange(3 * n).float().view(n, 1, 1, 3)
+        self.labels = torch.arange(n) % 3
+
+
+def flip_batches(loader: BatchLoader, k: int) -> list[torch.Tensor]:
+    return [torch.cat([x.flatten(1), y[:, None].float()], 1) for x, y in (loader.next() for _ in range(k))]
+
+
+@pytest.mark.parametrize(("n", "batch", "world_size"), [(10, 4, 1), (10, 4, 2), (10, 3, 1), (4, 10, 2), (12, 12, 3)])
+def test_hflip_state_dict_at_every_position_continues_exactly(n, batch, world_size, tmp_path):
+    """Cut after every batch of three epochs (mid-epoch, on an epoch's end, inside a batch that wraps
+    into the next epoch, batch larger than the data), reload into a fresh loader (other seed), and
+    compare the next 50 batches with the uninterrupted loader's, on every rank."""
+    for rank in range(world_size):
+        ref = BatchLoader(Columns(n), batch, seed=1, rank=rank, world_size=world_size)
+        expected = flip_batches(ref, 3 * n // batch + 1 + 50)
+        loader = BatchLoader(Columns(n), batch, seed=1, rank=rank, world_size=world_size)
+        for cut in range(3 * n // batch + 1):
+            state = loader.state_dict()
+            if cut % 3 == 0:  # also through a checkpoint file
+                state = load_checkpoint(save_checkpoint(tmp_path / "l.safetensors", {"l": state}, "h"), "h")["l"]
+            fresh = BatchLoader(Columns(n), batch, seed=99, rank=rank, world_size=world_size)
+            fresh.load_state_dict(state)
+            got = flip_batches(fresh, 50)
+            for i, (a, b) in enumerate(zip(got, expected[cut : cut + 50], strict=True)):
+                assert torch.equal(a, b), f"rank {rank}, cut after {cut} batches: batch {cut + i} differs"
+            loader.next()
+    # flips do happen, and both ways
+    x = torch.cat(flip_batches(BatchLoader(Columns(n), batch, seed=1), 20))
+    assert (x[:, 0] < x[:, 2]).any() and (x[:, 0] > x[:, 2]).any()
+
+
+def test_hflip_does_not_change_the_uninterrupted_stream():
+    """The fix adds to the saved state only: the permutations and flips of an uninterrupted run are
+    those of the code before issue 11 (one generator: permutation, then each batch's flip draws)."""
+    n, batch = 10, 4
+    g = torch.Generator().manual_seed(1 * 1_000_003 + 17)
+    perm, pos, want = None, n, []
+    for _ in range(8):
+        idx = []
+        while len(idx) < batch:
+            if pos == n:
+                perm, pos = torch.randperm(n, generator=g), 0
+            take_n = min(batch - len(idx), n - pos)
+            idx += perm[pos : pos + take_n].tolist()
+            pos += take_n
+        flip = torch.rand(batch, generator=g) < 0.5
+        want.append([(3 * i + 2 if f else 3 * i) for i, f in zip(idx, flip.tolist(), strict=True)])
+    got = [b[:, 0].long().tolist() for b in flip_batches(BatchLoader(Columns(n), batch, seed=1), 8)]
+    assert got == want
+
+
+@pytest.mark.parametrize("hflip", [False, True])
+def test_loader_state_written_before_issue_11_continues_as_that_code_did(hflip):
+    """A state dict of b6bd8ea (keys generator/pos/started: the generator's state before the epoch's
+    permutation) loads; without flips it is exact, with flips it continues as b6bd8ea's loader did
+    (the stream restarts just after the permutation)."""
+    ds = Columns(10) if hflip else Arange(10)
+    loader = BatchLoader(ds, 4, seed=1)
+    loader.next()
+    legacy = {k: v for k, v in loader.state_dict().items() if k in ("generator", "pos", "started")}
+    assert legacy["started"] and legacy["pos"] == 4
+    resumed = BatchLoader(ds, 4, seed=5)
+    resumed.load_state_dict(legacy)
+    # what b6bd8ea's loader did: generator to the saved state, permutation, position
+    g = torch.Generator()
+    g.set_state(legacy["generator"])
+    perm = torch.randperm(10, generator=g)
+    idx = perm[4:8]
+    x, _ = resumed.next()
+    if not hflip:
+        assert x[:, 0].long().tolist() == idx.tolist()
+        assert torch.equal(x, loader.next()[0])
+    else:
+        flip = torch.rand(4, generator=g) < 0.5
+        want = [(3 * i + 2 if f else 3 * i) for i, f in zip(idx.tolist(), flip.tolist(), strict=True)]
+        assert x[:, 0, 0, 0].long().tolist() == want

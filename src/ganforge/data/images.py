@@ -6,7 +6,7 @@ Registered in ``DATASETS``:
 ``image_folder``  PNG/JPEG files under ``path``, recursively, in sorted path order; labels from the
                   first-level subfolder names (``labels_from_subfolders``); ``skip_corrupt`` skips and
                   logs unreadable files instead of failing
-``image_array``   a ``.npy`` or ``.npz`` file of images (uint8, or float in ``value_range``) in an
+``image_array``   a ``.npy`` or ``.npz`` file of images (uint8, uint16 or float in ``value_range``) in an
                   explicit ``layout`` (NHW | NHWC | NCHW); labels from ``labels_key`` (npz) or
                   ``labels_path`` (a second .npy)
 ``idx``           an IDX images file (magic 0x00000803) and optional IDX labels file (0x00000801),
@@ -28,6 +28,20 @@ Images are decoded once into ``examples``, a float32 tensor ``(N, C, H, W)`` sca
 size is logged); streaming from disk is not supported yet, and a larger set is refused with a
 DataError that says how to shrink it (``resolution``, ``subset``, ``limit``).
 
+Image files are decoded by their real bit depth (``image_pixels``): 1-bit, 8-bit grey and colour,
+palette, CMYK, 16-bit grey (``I;16*``, and ``I`` read as 16-bit) and float ``F`` images in [0, 1] all
+land on the same scale; images with an alpha channel (``RGBA``, ``LA``, ``PA``, a palette with a
+transparent entry) are **composited on a white background**. Other modes (``LAB``, ``HSV``, ...) are
+refused with a DataError naming the file and the mode. A folder of 8-bit images is held as uint8
+until decoding; one 16-bit, float or alpha image among them makes the folder float32 in [0, 1].
+
+Data paths (``path``, ``labels_path``, ``images``, ``labels``) expand ``~``, and a relative path is
+resolved against the current directory; messages show the absolute path that was read.
+
+What cannot fit in memory is refused before it is read: an ``.npz`` member whose header's shape x
+dtype is too large (checked before decompressing), an IDX file whose header claims too many bytes
+(a gzipped one is decompressed as a stream), and a decoded set over the share of free memory above.
+
 Every bad input raises ``ganforge.errors.DataError`` with one line naming the file (and the index,
 for arrays) and what was expected.
 """
@@ -39,6 +53,7 @@ import gzip
 import inspect
 import logging
 import math
+import os
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -52,7 +67,7 @@ from pydantic import Field
 from torch import Tensor
 
 from ganforge.data import DATASETS
-from ganforge.data.base import Dataset
+from ganforge.data.base import MEMORY_FRACTION, Dataset, check_memory
 from ganforge.errors import DataError
 from ganforge.io import available_memory_bytes
 
@@ -62,7 +77,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 IDX_IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions (N, H, W)
 IDX_LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension (N,)
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601-2, as Pillow's convert("L")
-MEMORY_FRACTION = 0.5  # decoded examples may use at most this share of the available memory
 _UNREADABLE = (OSError, SyntaxError, ValueError, EOFError, zlib.error, Image.DecompressionBombError)
 
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -111,6 +125,15 @@ class ImageDataset(Dataset):
         self.hflip = options.hflip
         self.source = source
 
+    @property
+    def kind(self) -> str:
+        return "images"
+
+    def describe(self) -> dict[str, Any]:
+        """``Dataset.describe`` plus ``source``: the file or folder the images were read from (for
+        messages only: it is not part of the fingerprint)."""
+        return {**super().describe(), "source": self.source}
+
     def __repr__(self) -> str:
         return (f"ImageDataset({self.source!r}, n={len(self)}, shape={self.shape}, "
                 f"n_classes={self.n_classes}, hflip={self.hflip})")
@@ -141,6 +164,17 @@ def image_source(name: str) -> Callable[[Callable[..., ImageDataset]], Callable[
 
 
 # -- shared steps ----------------------------------------------------------------------------------
+
+def data_path(path: str, param: str) -> Path:
+    """A data file or folder as the user gave it in ``data.<param>``, with ``~`` expanded and a
+    relative path made absolute against the current directory (without resolving symbolic links),
+    so that every message shows where ganforge looked."""
+    given = Path(path)
+    p = Path(os.path.abspath(given.expanduser()))
+    if not given.expanduser().is_absolute():
+        logger.info("data.%s %r is relative: read from %s (resolved against the current directory)", param, path, p)
+    return p
+
 
 def _selection(n_total: int, options: ImageOptions, source: str) -> range:
     """The indices of the source's examples that ``subset`` and ``limit`` keep."""
@@ -263,8 +297,8 @@ def _array_images(array: np.ndarray, layout: str, source: str, value_range: tupl
             or 0 in array.shape[1:]:
         raise DataError(f"{source}: images have shape {array.shape}, expected {expected[layout]} "
                         f"for data.layout={layout}")
-    if array.dtype != np.uint8 and array.dtype.kind != "f":
-        raise DataError(f"{source}: images have dtype {array.dtype}, expected uint8 or float")
+    if array.dtype not in (np.uint8, np.uint16) and array.dtype.kind != "f":
+        raise DataError(f"{source}: images have dtype {array.dtype}, expected uint8, uint16 or float")
     h, w = array.shape[h_axis], array.shape[w_axis]
     c = 1 if c_axis is None else array.shape[c_axis]
     side_h, side_w = (options.resolution, options.resolution) if options.resolution else (h, w)
@@ -274,10 +308,11 @@ def _array_images(array: np.ndarray, layout: str, source: str, value_range: tupl
         part = part[..., None]
     elif layout == "NCHW":
         part = part.transpose(0, 2, 3, 1)
-    if part.dtype == np.uint8:
+    if part.dtype in (np.uint8, np.uint16):
         if value_range is not None:
-            raise DataError(f"{source}: data.value_range is for float images; uint8 images are read as 0..255")
-        return part
+            raise DataError(f"{source}: data.value_range is for float images; uint8 images are read as 0..255, "
+                            "uint16 ones as 0..65535")
+        return part if part.dtype == np.uint8 else part.astype(np.float32) / np.float32(65535.0)
     lo, hi = value_range if value_range is not None else (0.0, 1.0)
     flat = part.reshape(part.shape[0], -1)
     bad = ~np.isfinite(flat).all(axis=1)
@@ -318,15 +353,41 @@ def _load_npy(path: Path, what: str) -> np.ndarray:
         raise DataError(f"{path}: not a readable .npy array of numbers ({str(exc).splitlines()[0]})") from None
 
 
+def _npz_member_header(path: Path, key: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of array ``key`` of an .npz archive, read from its .npy header alone
+    (``np.load`` of an .npz decompresses a member in full when it is read)."""
+    with zipfile.ZipFile(path) as archive, archive.open(f"{key}.npy") as member:
+        version = np.lib.format.read_magic(member)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+        else:  # 2.0, and 3.0 (a UTF-8 header of the same layout; numpy writes ASCII names there)
+            shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+    return tuple(int(d) for d in shape), np.dtype(dtype)
+
+
+def _check_npz_member_fits(path: Path, key: str) -> None:
+    """Refuse an .npz member whose decompressed size (its header's shape x dtype) does not fit in
+    memory, without decompressing it."""
+    try:
+        shape, dtype = _npz_member_header(path, key)
+    except (ValueError, OSError, EOFError, KeyError, zlib.error, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}[{key}]: unreadable array header ({str(exc).splitlines()[0]})") from None
+    need = math.prod(shape) * dtype.itemsize
+    check_memory(need, f"{path}[{key}]", f"its array of shape {shape} and dtype {dtype} would, decompressed,",
+                 "store the images as an uncompressed .npy file (memory-mapped: only the selected images are read) "
+                 "or a smaller archive", available_memory_bytes())
+
+
 @image_source("image_array")
 def image_array(path: str, layout: Literal["NHW", "NHWC", "NCHW"], images_key: str = "images",
                 labels_key: str | None = None, labels_path: str | None = None,
                 n_classes: PositiveInt | None = None,  # None: the largest label + 1
                 value_range: tuple[float, float] | None = None,  # of float images; None: [0, 1]
                 *, options: ImageOptions) -> ImageDataset:
-    """Images (uint8, or float in ``value_range``) from a ``.npy`` file, or from ``images_key`` of a
-    ``.npz`` file; labels from ``labels_key`` of the .npz or from a separate ``labels_path`` .npy."""
-    p = Path(path)
+    """Images (uint8, uint16 read as 0..65535, or float in ``value_range``) from a ``.npy`` file, or
+    from ``images_key`` of a ``.npz`` file; labels from ``labels_key`` of the .npz or from a separate
+    ``labels_path`` .npy."""
+    p = data_path(path, "path")
     if value_range is not None and not value_range[1] > value_range[0]:
         raise DataError(f"{p}: data.value_range must be [low, high] with high > low, got {list(value_range)}")
     labels = None
@@ -343,6 +404,9 @@ def image_array(path: str, layout: Literal["NHW", "NHWC", "NCHW"], images_key: s
             for key in (images_key, labels_key):
                 if key is not None and key not in keys:
                     raise DataError(f"{p}: no array {key!r}; the archive holds {keys}")
+            for key in (images_key, labels_key):  # before decompressing anything
+                if key is not None:
+                    _check_npz_member_fits(p, key)
             try:
                 images = archive[images_key]
                 labels = archive[labels_key] if labels_key is not None else None
@@ -360,7 +424,7 @@ def image_array(path: str, layout: Literal["NHW", "NHWC", "NCHW"], images_key: s
     if labels_path is not None:
         if labels is not None:
             raise DataError(f"{p}: give labels either as data.labels_key or as data.labels_path, not both")
-        labels = _load_npy(Path(labels_path), "labels")
+        labels = _load_npy(data_path(labels_path, "labels_path"), "labels")
         labels_source = str(labels_path)
     if labels is not None and labels.ndim >= 1 and images.ndim >= 1 and labels.shape[0] != images.shape[0]:
         raise DataError(f"{labels_source}: {labels.shape[0]} labels for {images.shape[0]} images in {source}")
@@ -371,35 +435,53 @@ def image_array(path: str, layout: Literal["NHW", "NHWC", "NCHW"], images_key: s
 
 def read_idx(path: str | Path, magic: int) -> np.ndarray:
     """An IDX file of unsigned bytes (gzipped or not) as a uint8 array, after checking its magic
-    number and that its size matches the dimensions of its header exactly."""
-    p = Path(path)
+    number, that the size its header claims fits in memory (before reading or decompressing the
+    data: a gzip file is decompressed as a stream), and that its size matches that header exactly."""
+    p = Path(path)  # callers pass data_path()s; tools may pass their own
+    ndim = magic & 0xFF
+    kind = "images (N, H, W)" if magic == IDX_IMAGES_MAGIC else "labels (N,)"
     try:
-        raw = p.read_bytes()
+        f = open(p, "rb")  # noqa: SIM115  (closed below)
     except FileNotFoundError:
         raise DataError(f"{p}: IDX file not found") from None
     except OSError as exc:
         raise DataError(f"{p}: cannot read ({exc.strerror})") from None
-    if raw[:2] == b"\x1f\x8b":
+    with f:
+        gz = f.read(2) == b"\x1f\x8b"
+        f.seek(0)
+        stream: Any = gzip.GzipFile(fileobj=f, mode="rb") if gz else f
         try:
-            raw = gzip.decompress(raw)
+            head = stream.read(4)
+            if len(head) < 4:
+                raise DataError(f"{p}: {len(head)} bytes, too short for an IDX header; expected an IDX file of {kind}")
+            found = int.from_bytes(head, "big")
+            if found != magic:
+                raise DataError(f"{p}: magic number 0x{found:08x}, expected 0x{magic:08x} (IDX {kind} of unsigned bytes)")
+            header = 4 + 4 * ndim
+            head += stream.read(header - 4)
+            if len(head) < header:
+                raise DataError(f"{p}: {len(head)} bytes, shorter than its {header}-byte IDX header")
+            dims = [int.from_bytes(head[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+            size = math.prod(dims)
+            check_memory(size, str(p), f"the {size:,} bytes of dimensions {dims} in its header would",
+                         "is the file damaged? (MNIST's training images are 60000 x 28 x 28)", available_memory_bytes())
+            expected = header + size
+            if not gz:
+                total = os.fstat(f.fileno()).st_size
+                payload = f.read(size) if total == expected else b""
+            else:
+                payload = stream.read(size + 1)
+                total = header + len(payload)
         except (OSError, EOFError, zlib.error) as exc:
-            raise DataError(f"{p}: damaged gzip file ({exc})") from None
-    ndim = magic & 0xFF
-    kind = "images (N, H, W)" if magic == IDX_IMAGES_MAGIC else "labels (N,)"
-    if len(raw) < 4:
-        raise DataError(f"{p}: {len(raw)} bytes, too short for an IDX header; expected an IDX file of {kind}")
-    found = int.from_bytes(raw[:4], "big")
-    if found != magic:
-        raise DataError(f"{p}: magic number 0x{found:08x}, expected 0x{magic:08x} (IDX {kind} of unsigned bytes)")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{p}: {len(raw)} bytes, shorter than its {header}-byte IDX header")
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    expected = header + math.prod(dims)
-    if len(raw) != expected:
-        what = "truncated" if len(raw) < expected else "has extra bytes"
-        raise DataError(f"{p}: {len(raw)} bytes, expected {expected} for dimensions {dims} (the file {what})")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+            if gz:
+                raise DataError(f"{p}: damaged gzip file ({exc})") from None
+            raise DataError(f"{p}: cannot read ({exc})") from None
+    if total != expected:
+        what = "truncated" if total < expected else "has extra bytes"
+        shown = f"more than {expected}" if gz and total > expected else str(total)
+        raise DataError(f"{p}: {shown} bytes{' once decompressed' if gz else ''}, expected {expected} for dimensions "
+                        f"{dims} (the file {what})")
+    return np.frombuffer(payload, dtype=np.uint8).reshape(dims)
 
 
 def _from_idx(images_path: Path, labels_path: Path | None, options: ImageOptions, n_classes: int | None,
@@ -418,7 +500,8 @@ def _from_idx(images_path: Path, labels_path: Path | None, options: ImageOptions
 def idx(images: str, labels: str | None = None, *, options: ImageOptions) -> ImageDataset:
     """An IDX images file (magic 0x00000803) and an optional IDX labels file (0x00000801), gzipped
     or not; the number of classes is the largest label + 1."""
-    return _from_idx(Path(images), None if labels is None else Path(labels), options, None)
+    return _from_idx(data_path(images, "images"), None if labels is None else data_path(labels, "labels"),
+                     options, None)
 
 
 @image_source("mnist")
@@ -426,7 +509,7 @@ def mnist(path: str, split: Literal["train", "test"] = "train", *, options: Imag
     """MNIST from its IDX files in the directory ``path``: ``train-images-idx3-ubyte[.gz]`` and
     ``train-labels-idx1-ubyte[.gz]`` (split train, 60,000) or ``t10k-*`` (split test, 10,000).
     Nothing is downloaded: get the files from the MNIST page and point ``data.path`` at them."""
-    root = Path(path)
+    root = data_path(path, "path")
     if not root.is_dir():
         raise DataError(f"{root}: not a directory; data.path must be the directory holding MNIST's IDX files")
     prefix = {"train": "train", "test": "t10k"}[split]
@@ -484,16 +567,97 @@ def _list_images(root: Path) -> list[Path]:
     return sorted(files, key=lambda p: p.relative_to(root).as_posix())
 
 
+# Pillow modes an image file may open in, by how they are read (anything else is refused by name).
+_GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
+_COLOUR_MODES = {"RGB", "RGBX", "RGBA", "RGBa", "P", "PA", "CMYK", "YCbCr"}
+_MODE_NAMES = {"LAB": "CIE L*a*b*", "HSV": "hue, saturation, value", "I;16S": "signed 16-bit",
+               "I;32": "32-bit integer", "BGR;15": "15-bit BGR", "BGR;16": "16-bit BGR", "BGR;24": "24-bit BGR"}
+
+
+def _composite_on_white(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``colour`` (H, W, k) and ``alpha`` (H, W) uint8 -> (H, W, k) float32 in [0, 1]: the image
+    laid over a white background, ``c * a + 1 * (1 - a)`` with c and a scaled to [0, 1]; a fully
+    opaque image is returned as its uint8 colours (the composite changes nothing)."""
+    if bool((alpha == 255).all()):
+        return np.ascontiguousarray(colour)
+    a = alpha.astype(np.float32)[..., None] / 255.0
+    return colour.astype(np.float32) / 255.0 * a + (1.0 - a)
+
+
+def image_pixels(img: Image.Image, name: str | Path) -> np.ndarray:
+    """The pixels of an opened image as ``(H, W, k)``, k = 1 (grey modes) or 3 (colour modes):
+    uint8 for 8-bit images (0..255), else float32 in [0, 1], each scaled by its real bit depth.
+
+    - ``1`` (1-bit): 0 or 255; ``L``: as stored; ``RGB``, ``RGBX``, ``YCbCr``: Pillow's RGB.
+    - ``I;16``, ``I;16L``, ``I;16B``, ``I;16N`` (16-bit grey): value / 65535. ``I`` (32-bit integer,
+      which is how Pillow reads some 16-bit files): value / 65535, refused if a value lies outside
+      0..65535. ``F`` (32-bit float): taken as intensities in [0, 1], refused outside [0, 1] or
+      non-finite (its scale is not recorded in the file).
+    - ``P`` (palette): the palette's RGB colours; with a transparent palette entry, or ``PA``, as RGBA.
+    - ``CMYK``: Pillow's conversion, ``R = (255 - C)(255 - K) / 255`` (likewise G, B); no ICC profile.
+    - Alpha (``RGBA``, ``RGBa``, ``LA``, ``La``, ``PA``, transparent ``P``): the image is composited
+      on a **white** background, ``c * a + (1 - a)``, as an image viewer shows it (transparent
+      pixels become white whatever colour they store); the result is float32 (uint8 colours when
+      every pixel is opaque).
+
+    Pillow reads 16-bit colour PNGs (RGB, RGBA) at 8 bits per channel (the high byte), and a 16-bit
+    grey+alpha PNG as RGBA.
+
+    Raises DataError naming ``name`` and the mode for any other mode (e.g. ``LAB``, ``HSV``) and for
+    ``I`` / ``F`` values outside the range above.
+    """
+    mode = img.mode
+    if mode in ("1", "L"):
+        return np.asarray(img.convert("L"))[..., None]
+    if mode in ("RGB", "RGBX", "YCbCr", "CMYK") or (mode == "P" and "transparency" not in img.info):
+        return np.asarray(img.convert("RGB"))
+    if mode in ("RGBA", "RGBa", "PA", "P"):
+        rgba = np.asarray(img.convert("RGBA"))
+        return _composite_on_white(rgba[..., :3], rgba[..., 3])
+    if mode in ("LA", "La"):
+        la = np.asarray(img.convert("LA"))
+        return _composite_on_white(la[..., :1], la[..., 1])
+    if mode.startswith("I;16") and mode in _GREY_MODES:
+        return (np.asarray(img).astype(np.float32) / 65535.0)[..., None]
+    if mode == "I":
+        values = np.asarray(img)
+        lo, hi = int(values.min()), int(values.max())
+        if lo < 0 or hi > 65535:
+            raise DataError(f"{name}: image mode I (32-bit integer) with values in [{lo}, {hi}]; only 16-bit "
+                            "values 0..65535 are read (convert the image to 8 or 16 bits per channel)")
+        return (values.astype(np.float32) / 65535.0)[..., None]
+    if mode == "F":
+        values = np.asarray(img, dtype=np.float32)
+        if not np.isfinite(values).all() or values.min() < 0.0 or values.max() > 1.0:
+            lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+            raise DataError(f"{name}: image mode F (32-bit float) with values in [{lo:.4g}, {hi:.4g}]"
+                            f"{'' if np.isfinite(values).all() else ' and NaN or infinite values'}; float images "
+                            "are read as intensities in [0, 1]")
+        return values[..., None].copy()
+    what = f" ({_MODE_NAMES[mode]})" if mode in _MODE_NAMES else ""
+    raise DataError(f"{name}: image mode {mode}{what} is not supported; supported modes: "
+                    f"{', '.join(sorted(_GREY_MODES | _COLOUR_MODES))}")
+
+
 def _decode(path: Path, channels: int | None, resolution: int | None) -> tuple[np.ndarray, int]:
-    """One image file -> ``(H, W, C)`` uint8 and its channel count; raises the reader's error."""
+    """One image file -> ``(H, W, C)`` (uint8 for 8-bit images, else float32 in [0, 1]; see
+    ``image_pixels``) and its channel count; raises the reader's error or a DataError."""
     with Image.open(path) as img:
         img.load()
-        c = channels or (1 if img.mode in ("1", "L", "LA", "I", "I;16", "F") else 3)
-        img = img.convert("L" if c == 1 else "RGB")
+        arr = image_pixels(img, path)
+    c = channels or arr.shape[2]
+    if arr.dtype == np.uint8:  # Pillow's 8-bit conversions and resampling, as before issue 11
+        img = Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
+        if c != arr.shape[2]:
+            img = img.convert("L" if c == 1 else "RGB")
+        if resolution is not None:
+            img = _resize_pil(img, resolution)
+        out = np.asarray(img)
+        return (out[..., None] if out.ndim == 2 else out), c
+    arr = _convert_channels(arr[None], c)
     if resolution is not None:
-        img = _resize_pil(img, resolution)
-    arr = np.asarray(img)
-    return (arr[..., None] if arr.ndim == 2 else arr), c
+        arr = _resize_array(arr, resolution)
+    return arr[0], c
 
 
 @image_source("image_folder")
@@ -503,7 +667,7 @@ def image_folder(path: str, labels_from_subfolders: bool = False, skip_corrupt: 
     the class of an image is its first-level subfolder (classes in sorted name order). Without
     ``resolution`` all images must have one size. ``skip_corrupt`` skips unreadable files (logged
     with their names) instead of raising."""
-    root = Path(path)
+    root = data_path(path, "path")
     files = _list_images(root)
     targets = class_names = None
     if labels_from_subfolders:
@@ -526,6 +690,12 @@ def image_folder(path: str, labels_from_subfolders: bool = False, skip_corrupt: 
     for i, f in enumerate(files):
         try:
             arr, channels = _decode(f, channels, options.resolution)
+        except DataError as exc:  # a readable image that is refused (its mode or values), named
+            if not skip_corrupt:
+                raise
+            skipped.append(f)
+            reasons.append(str(exc))
+            continue
         except _UNREADABLE as exc:
             if not skip_corrupt:
                 raise DataError(f"{f}: unreadable or damaged image ({str(exc).splitlines()[0]}); "
@@ -539,6 +709,11 @@ def image_folder(path: str, labels_from_subfolders: bool = False, skip_corrupt: 
         if arr.shape != out.shape[1:]:
             raise DataError(f"{f}: image of {arr.shape[1]}x{arr.shape[0]} pixels, but the first one is "
                             f"{out.shape[2]}x{out.shape[1]}; set data.resolution to resize them all")
+        if arr.dtype != out.dtype:  # a 16-bit, float or alpha image: keep every image as float in [0, 1]
+            if out.dtype == np.uint8:
+                out = out.astype(np.float32) / np.float32(255.0)
+            else:
+                arr = arr.astype(np.float32) / np.float32(255.0)
         out[len(kept)] = arr
         kept.append(i)
     if skipped:

@@ -19,8 +19,16 @@ class BatchLoader:
     processes follows the 1-process trajectory, and a checkpoint resumes on any number of processes.
 
     A finite dataset is visited in shuffled epochs (the last partial batch wraps into the next
-    epoch, so every batch has exactly ``batch_size`` examples). All randomness comes from one
-    torch.Generator seeded by ``seed``; ``state_dict`` captures the position exactly.
+    epoch, so every batch has exactly ``batch_size`` examples). All randomness (permutations,
+    distribution draws, horizontal flips) comes from one torch.Generator seeded by ``seed``, in the
+    order it is used.
+
+    ``state_dict`` captures the position exactly: for a finite dataset, the generator's state before
+    this epoch's permutation (to rebuild the permutation), the position in it, and the generator's
+    state *now* (``generator_now``: the draws made since the permutation, e.g. the flips, are
+    included); a restored loader continues with exactly the batches the original would have given.
+    A state dict without ``generator_now`` (written before issue 11) is restored as that code did:
+    the stream continues from just after the permutation, which is exact without ``hflip``.
     """
 
     def __init__(self, dataset: Dataset, batch_size: int, seed: int, device: torch.device | str = "cpu",
@@ -57,25 +65,26 @@ class BatchLoader:
             idx = self._take(self.batch_size)[r::w]
             x = self.dataset.examples[idx]  # type: ignore[index]
             y = None if self.dataset.labels is None else self.dataset.labels[idx]
-            flip_draw = self.batch_size
         else:
             x, y = self.dataset.sample(self.batch_size, self.generator)
             x, y = x[r::w], (None if y is None else y[r::w])
-            flip_draw = self.batch_size
-        if getattr(self.dataset, "hflip", False):  # random horizontal flips, from the loader's stream
-            flip = (torch.rand(flip_draw, generator=self.generator) < 0.5)[r::w]
+        if getattr(self.dataset, "hflip", False):  # random horizontal flips, drawn for the global batch
+            flip = (torch.rand(self.batch_size, generator=self.generator) < 0.5)[r::w]
             x = torch.where(flip.view(-1, *([1] * (x.dim() - 1))), x.flip(-1), x)
         x = x.to(self.device, non_blocking=True)
         return x, (None if y is None else y.to(self.device, non_blocking=True))
 
     def state_dict(self) -> dict[str, Any]:
         if self.dataset.is_finite and self._epoch_state is not None:
-            return {"generator": self._epoch_state.clone(), "pos": self._pos, "started": True}
+            return {"generator": self._epoch_state.clone(), "pos": self._pos, "started": True,
+                    "generator_now": self.generator.get_state()}
         return {"generator": self.generator.get_state(), "pos": 0, "started": False}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.generator.set_state(state["generator"])
-        self._perm, self._pos = None, 0
+        self._perm, self._epoch_state, self._pos = None, None, 0
         if state.get("started"):
-            self._new_epoch()
+            self._new_epoch()  # the same permutation, from the state saved before it
             self._pos = int(state["pos"])
+            if state.get("generator_now") is not None:  # absent in loader states written before issue 11
+                self.generator.set_state(state["generator_now"])

@@ -23,7 +23,7 @@ their parameters.
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import torch
@@ -31,7 +31,7 @@ from pydantic import Field
 from torch import Tensor
 
 from ganforge.data import DATASETS
-from ganforge.data.base import Dataset
+from ganforge.data.base import DESCRIBE_MAX_MODES, Dataset, memory_problem
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -43,6 +43,15 @@ _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 def _f64(values: object) -> Tensor:
     """Python numbers to a float64 tensor (exact: no float32 rounding of user parameters)."""
     return torch.tensor(values, dtype=torch.float64)
+
+
+def _check_modes_fit(what: str, param: str, k: int, d: int) -> None:
+    """Refuse, before allocating, a mixture whose ``k`` modes in ``d`` dimensions would not fit in
+    memory: centres, standard deviations and weights in float64 and float32, and the temporaries
+    that build them (about ``36 d + 24`` bytes a mode)."""
+    problem = memory_problem(k * (36 * d + 24), "their centres, scales and weights")
+    if problem is not None:
+        raise ValueError(f"{what} gives {k:,} modes: {problem}; lower {param}")
 
 
 def _check_positive(name: str, values: Tensor) -> None:
@@ -95,6 +104,14 @@ class GaussianMixture(Dataset):
     @property
     def n_modes(self) -> int:
         return int(self._modes64.shape[0])
+
+    def describe(self) -> dict[str, Any]:
+        """``Dataset.describe`` plus ``mixture``: the modes, their standard deviations and weights
+        (float64 values as lists) when there are at most ``DESCRIBE_MAX_MODES``, else None."""
+        out = super().describe()
+        out["mixture"] = None if self.n_modes > DESCRIBE_MAX_MODES else {
+            "modes": self._modes64.tolist(), "mode_stds": self._stds64.tolist(), "weights": self._weights64.tolist()}
+        return out
 
     def sample(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor | None]:
         """Draw ``n`` points: component ``k ~ Categorical(weights)``, then ``mu_k + sigma_k * eps``."""
@@ -159,6 +176,9 @@ class Gaussian1D(Mixture1D):
         self.std = float(std)
         self._set_components(_f64([[self.mean]]), _f64([self.std]))
 
+    def params(self) -> dict[str, Any]:
+        return {"mean": self.mean, "std": self.std}
+
 
 @DATASETS.register("mixture1d")
 class Mixture1DDataset(Mixture1D):
@@ -187,6 +207,9 @@ class Mixture1DDataset(Mixture1D):
         w = None if self.weights_param is None else _f64(self.weights_param)
         self._set_components(_f64(self.means)[:, None], _f64(self.stds), w)
 
+    def params(self) -> dict[str, Any]:
+        return {"means": self.means, "stds": self.stds, "weights": self.weights_param}
+
 
 @DATASETS.register("ring")
 class Ring(GaussianMixture):
@@ -199,9 +222,13 @@ class Ring(GaussianMixture):
         self.std = float(std)
         if self.n_modes_param < 1:
             raise ValueError(f"ring: n_modes must be >= 1, got {n_modes}")
+        _check_modes_fit(f"ring n_modes = {self.n_modes_param}", "n_modes", self.n_modes_param, 2)
         angles = 2.0 * math.pi * torch.arange(self.n_modes_param, dtype=torch.float64) / self.n_modes_param
         centers = self.radius * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)
         self._set_components(centers, _f64([self.std]))
+
+    def params(self) -> dict[str, Any]:
+        return {"n_modes": self.n_modes_param, "radius": self.radius, "std": self.std}
 
 
 @DATASETS.register("grid")
@@ -218,9 +245,13 @@ class Grid(GaussianMixture):
         self.std = float(std)
         if self.n < 1:
             raise ValueError(f"grid: n must be >= 1, got {n}")
+        _check_modes_fit(f"grid n = {self.n} (n x n)", "n", self.n * self.n, 2)
         axis = self.spacing * (torch.arange(self.n, dtype=torch.float64) - (self.n - 1) / 2.0)
         gx, gy = torch.meshgrid(axis, axis, indexing="ij")
         self._set_components(torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1), _f64([self.std]))
+
+    def params(self) -> dict[str, Any]:
+        return {"n": self.n, "spacing": self.spacing, "std": self.std}
 
 
 @DATASETS.register("gaussian_mixture")
@@ -255,6 +286,9 @@ class GaussianMixtureDataset(GaussianMixture):
         s = _f64(self.stds if isinstance(self.stds, list) else [self.stds])
         self._set_components(_f64(self.centers), s, w)
 
+    def params(self) -> dict[str, Any]:
+        return {"centers": self.centers, "stds": self.stds, "weights": self.weights_param}
+
 
 @DATASETS.register("swiss_roll")
 class SwissRoll(Dataset):
@@ -275,6 +309,9 @@ class SwissRoll(Dataset):
         if self.noise < 0 or self.scale <= 0:
             raise ValueError(f"swiss_roll: need noise >= 0 and scale > 0, got noise={noise}, scale={scale}")
         self.shape = (2,)
+
+    def params(self) -> dict[str, Any]:
+        return {"noise": self.noise, "scale": self.scale}
 
     def sample(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor | None]:
         """Draw ``n`` points of the roll."""
