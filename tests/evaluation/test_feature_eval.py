@@ -148,3 +148,21 @@ def test_dropped_modes_are_counted_despite_stray_misclassifications(digits: Tens
     m = report["metrics"]
     assert m["modes_covered"] == 5 and m["modes_total"] == 10 and m["modes_hit"] >= 5
     assert m["label_kl"] == pytest.approx(math.log(2), abs=0.05)  # half of the classes, each twice as frequent
+
+
+def test_sample_folder_reads_16_bit_images_by_their_depth(tmp_path):
+    """A 16-bit grey PNG among 8-bit ones is read by its real depth (b6bd8ea read it as a constant)."""
+    import numpy as np
+    from PIL import Image
+
+    folder = tmp_path / "samples"
+    folder.mkdir()
+    ramp8 = np.tile(np.arange(0, 256, 32, dtype=np.uint8), (8, 1))
+    Image.fromarray(ramp8).save(folder / "a.png")
+    ramp16 = ramp8.astype(np.uint16) * 257  # the same intensities at 16 bits
+    Image.fromarray(ramp16).save(folder / "b.png")
+    assert Image.open(folder / "b.png").mode.startswith("I")
+    x = FolderSource(folder).get([0, 1])
+    want = torch.from_numpy(ramp8.astype(np.float32) / 127.5 - 1.0)
+    torch.testing.assert_close(x[0, 0], want)
+    torch.testing.assert_close(x[1, 0], want, atol=1e-6, rtol=0)

@@ -213,15 +213,22 @@ class FolderSource(ImageSource):
         return len(self.files)
 
     def _decode(self, path: Path) -> np.ndarray:
+        """One image as float32 (C, H, W) in [-1, 1], read by its real bit depth (16-bit, palette,
+        alpha, CMYK...: ``ganforge.data.images.image_pixels``, the decoder of the training data)."""
         from PIL import Image, UnidentifiedImageError
+
+        from ganforge.data.images import image_pixels
 
         try:
             with Image.open(path) as img:
                 img.load()
-                grey = img.mode in ("1", "L", "LA", "I", "I;16", "F")
-                arr = np.asarray(img.convert("L" if grey else "RGB"))
+                pixels = image_pixels(img, path)
         except (OSError, SyntaxError, ValueError, UnidentifiedImageError) as exc:
             raise DataError(f"{path}: unreadable or damaged image ({str(exc).splitlines()[0]})") from None
+        if pixels.dtype == np.uint8:
+            arr = pixels.astype(np.float32) / 127.5 - 1.0
+        else:
+            arr = pixels.astype(np.float32) * 2.0 - 1.0
         arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)  # (C, H, W)
         if self._shape is None:
             self._shape = arr.shape
@@ -232,7 +239,7 @@ class FolderSource(ImageSource):
 
     def get(self, indices: Sequence[int] | Tensor) -> Tensor:
         idx = torch.as_tensor(indices, dtype=torch.int64).tolist()
-        return _to_float(np.stack([self._decode(self.files[i]) for i in idx]), self.name)
+        return torch.from_numpy(np.stack([self._decode(self.files[i]) for i in idx]))
 
 
 def open_samples(path: str | Path) -> ImageSource:
