@@ -6,7 +6,8 @@ import copy
 
 import pytest
 
-from ganforge.config import Config, config_from_dict, load_config, parse_override
+from ganforge.components import config_from_dict, load_config
+from ganforge.config import Config, parse_override
 from ganforge.errors import ConfigError
 from ganforge.game import COSTS
 from ganforge.models import GENERATORS

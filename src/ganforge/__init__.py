@@ -7,7 +7,8 @@
     x = G.sample(2500, seed=0)
 """
 
-from ganforge.config import Config, config_from_dict, load_config
+from ganforge.components import config_from_dict, load_config  # schema + registry check: typos fail here
+from ganforge.config import Config
 from ganforge.errors import CheckpointError, ConfigError, DataError, GanforgeError
 from ganforge.run import LoadedRun, TrainedGenerator, load_generator, load_run, train
 

@@ -56,11 +56,11 @@ def train(config: str, out: str, overrides: tuple[str, ...]) -> None:
 
     If --out holds checkpoints of the same config, training resumes from the newest one.
     """
-    from ganforge.config import load_config
+    from ganforge.components import load_config
     from ganforge.run import train as run_train
 
     cfg = load_config(config, overrides)
-    state = run_train(cfg, out)
+    state = run_train(cfg, Path(out).expanduser())
     click.echo(json.dumps({"run": out, "step": state.step}))
 
 
