@@ -168,3 +168,131 @@ def test_yaml_round_trip_and_file_errors(tmp_path):
         load_config(typo)
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "missing.yaml")
+
+
+# -- the trajectory hash: what a resume must match -------------------------------------------------
+
+# Configs hashed by the code before issue 11 (b6bd8ea): (its trajectory_hash(), and with
+# execution_free=False). Checkpoints of that code carry one of these; they must stay accepted.
+LEGACY_IMAGES = {"name": "legacy-images",
+                 "data": {"name": "image_array", "path": "/data/x.npy", "layout": "NHW", "resolution": 8},
+                 "model": {"generator": {"name": "dcgan", "ngf": 8}, "discriminator": {"name": "dcgan", "ndf": 8}},
+                 "train": {"device": "cpu", "threads": 2, "seed": 3, "steps": 10}}
+LEGACY_HASHES = [({}, ("5a2d236ca914eebf", "5a2d236ca914eebf")),
+                 (LEGACY_IMAGES, ("4d15d4c165d28733", "8e6cef645e6cf9a7"))]
+
+
+@pytest.mark.parametrize("raw,hashes", LEGACY_HASHES)
+def test_hashes_of_the_code_before_issue_11_are_still_accepted(raw, hashes):
+    cfg = config_from_dict(raw)
+    assert cfg.trajectory_hash(legacy=True) == hashes[0]
+    assert cfg.trajectory_hash(legacy=True, execution_free=False) == hashes[1]
+    assert set(hashes) <= set(cfg.accepted_hashes())
+    assert cfg.accepted_hashes()[0] == cfg.trajectory_hash()
+
+
+def test_the_legacy_fixture_checkpoints_carry_an_accepted_hash():
+    from pathlib import Path
+
+    from safetensors import safe_open
+
+    from ganforge.run import read_run_config
+
+    root = Path(__file__).parent / "fixtures" / "legacy_runs"
+    for name in ("ring", "digits"):
+        cfg = read_run_config(root / name)
+        (ckpt,) = (root / name / "checkpoints").iterdir()
+        with safe_open(str(ckpt), "pt") as f:
+            written = f.metadata()["config_hash"]
+        assert written in cfg.accepted_hashes()
+        assert written != cfg.trajectory_hash()  # today's rule differs (the name is no longer hashed)
+
+
+def test_name_and_data_location_are_not_part_of_the_trajectory():
+    base = config_from_dict(LEGACY_IMAGES)
+    h = base.trajectory_hash()
+    renamed = config_from_dict(LEGACY_IMAGES, ["name=another-name"])
+    moved = config_from_dict(LEGACY_IMAGES, ["data.path=/elsewhere/x.npy"])
+    assert renamed.trajectory_hash() == h and moved.trajectory_hash() == h
+    # ... but they were under the earlier rule, whose hashes stay distinct for old checkpoints
+    assert renamed.trajectory_hash(legacy=True) != base.trajectory_hash(legacy=True)
+    for key in ("images", "labels", "labels_path"):
+        a = config_from_dict({"data": {"name": "idx", "images": "/a/i.gz", "labels": "/a/l.gz"}})
+        b = config_from_dict({"data": {"name": "idx", "images": "/b/i.gz", "labels": "/b/l.gz"}})
+        assert a.trajectory_hash() == b.trajectory_hash(), key
+    for ov in ("data.resolution=16", "data.layout=NCHW", "train.seed=4", "model.generator.ngf=16"):
+        assert config_from_dict(LEGACY_IMAGES, [ov]).trajectory_hash() != h, ov
+
+
+def test_fields_added_later_are_hashed_only_off_their_default():
+    """A field or section added to the schema with a default keeps every existing run's hash."""
+    from pydantic import Field
+
+    from ganforge.config import Section, TrainConfig
+
+    class NewTrain(TrainConfig):
+        new_knob: int = 3
+        new_switch: bool = True
+
+    class NewSection(Section):
+        quantize: bool = True
+        k: int = Field(3, gt=0)
+
+    class NewConfig(Config):
+        train: NewTrain = NewTrain()
+        evaluation: NewSection = NewSection()
+
+    for raw in ({}, LEGACY_IMAGES):
+        old, new = config_from_dict(raw), NewConfig.model_validate(config_from_dict(raw).to_dict())
+        assert new.trajectory_hash() == old.trajectory_hash()
+        assert new.trajectory_hash(legacy=True) == old.trajectory_hash(legacy=True)
+        assert set(old.accepted_hashes()) == set(new.accepted_hashes())
+        for change in ({"train": {"new_knob": 4}}, {"train": {"new_switch": False}}, {"evaluation": {"k": 5}}):
+            d = new.to_dict()
+            for section, values in change.items():
+                d[section].update(values)
+            assert NewConfig.model_validate(d).trajectory_hash() != old.trajectory_hash(), change
+
+
+def _tiny_image_run(root, name, path, steps):
+    import numpy as np
+
+    import ganforge
+
+    raw = {"name": name, "data": {"name": "image_array", "path": str(path), "layout": "NHW"},
+           "model": {"generator": {"name": "dcgan", "ngf": 4}, "discriminator": {"name": "dcgan", "ndf": 4}},
+           "train": {"steps": steps, "batch_size": 4, "checkpoint_every": 2, "log_every": 1, "progress": False,
+                     "threads": 1}}
+    if not path.exists():
+        np.save(path, (np.arange(8 * 8 * 8) % 251).astype(np.uint8).reshape(8, 8, 8))
+    return ganforge.train(ganforge.config_from_dict(raw), root / "run")
+
+
+def test_a_renamed_run_whose_data_moved_resumes(tmp_path, one_thread):
+    """Renaming a run and correcting its moved data path continue it instead of refusing it
+    (fails on b6bd8ea: 'holds checkpoints of a different config')."""
+    import json
+    import shutil
+
+    first = tmp_path / "a.npy"
+    assert _tiny_image_run(tmp_path, "before", first, 2).step == 2
+    moved = tmp_path / "moved" / "a.npy"
+    moved.parent.mkdir()
+    shutil.move(first, moved)
+    state = _tiny_image_run(tmp_path, "after", moved, 4)
+    assert state.step == 4
+    steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps)) and steps[-1] == 4 and 3 in steps  # continued, not restarted
+
+
+def test_a_changed_trajectory_field_is_still_refused(tmp_path, one_thread):
+    import ganforge
+    from ganforge.run import RunDirError
+
+    data = tmp_path / "a.npy"
+    _tiny_image_run(tmp_path, "run", data, 2)
+    raw = {"name": "run", "data": {"name": "image_array", "path": str(data), "layout": "NHW"},
+           "model": {"generator": {"name": "dcgan", "ngf": 4}, "discriminator": {"name": "dcgan", "ndf": 4}},
+           "train": {"steps": 4, "batch_size": 4, "progress": False, "threads": 1, "seed": 1}}
+    with pytest.raises(RunDirError, match=r"different config.*train\.seed"):
+        ganforge.train(ganforge.config_from_dict(raw), tmp_path / "run")

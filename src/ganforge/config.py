@@ -179,7 +179,7 @@ class Config(Section):
 
     def _hashed_tree(self, legacy: bool, execution_free: bool) -> dict[str, Any]:
         d = self.to_dict()
-        _drop_new_defaults(Config, d, Config().to_dict())
+        _drop_new_defaults(type(self), d, type(self)().to_dict())
         for key in RESUME_FREE_FIELDS:
             d["train"].pop(key, None)
         if execution_free:
