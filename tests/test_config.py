@@ -296,3 +296,111 @@ def test_a_changed_trajectory_field_is_still_refused(tmp_path, one_thread):
            "train": {"steps": 4, "batch_size": 4, "progress": False, "threads": 1, "seed": 1}}
     with pytest.raises(RunDirError, match=r"different config.*train\.seed"):
         ganforge.train(ganforge.config_from_dict(raw), tmp_path / "run")
+
+
+# -- config.py is the schema only ---------------------------------------------------------------
+
+def test_config_module_imports_no_registry_and_nothing_above_it():
+    """The circle config <-> components is gone: config.py imports only errors and the diagnostics'
+    settings (a schema class), and checks no component by itself."""
+    import ast
+    from pathlib import Path
+
+    import ganforge.config as schema
+
+    tree = ast.parse(Path(schema.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert {m for m in imported if m and m.startswith("ganforge")} == {"ganforge.errors",
+                                                                       "ganforge.diagnostics.settings"}
+    # the schema alone accepts an unknown cost; the build layer (and the public API) refuses it
+    raw = {"game": {"cost": {"name": "wassersteinn"}}}
+    assert schema.config_from_dict(raw).game.cost.name == "wassersteinn"
+    import ganforge
+    from ganforge.components import build_experiment
+
+    for check in (lambda: ganforge.config_from_dict(raw), lambda: build_experiment(schema.config_from_dict(raw))):
+        with pytest.raises(ConfigError, match="game.cost.name"):
+            check()
+
+
+# -- reading files ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-16-be", "utf-32"])
+def test_a_config_with_a_byte_order_mark_is_decoded(tmp_path, encoding):
+    import codecs
+
+    text = "# café\ntrain:\n  steps: 7\n"
+    data = text.encode(encoding)
+    if encoding == "utf-16-be":
+        data = codecs.BOM_UTF16_BE + data
+    p = tmp_path / "c.yaml"
+    p.write_bytes(data)
+    assert load_config(p).train.steps == 7
+
+
+def test_aliases_within_the_limit_still_work(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("model:\n  generator: &player {name: mlp, widths: [8, 8]}\n  discriminator: *player\n")
+    cfg = load_config(p)
+    assert cfg.model.discriminator.params == {"widths": [8, 8]} == cfg.model.generator.params
+
+
+def test_tilde_in_the_config_path_is_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "c.yaml").write_text("train: {steps: 5}\n")
+    assert load_config("~/c.yaml").train.steps == 5
+
+
+# -- memory -------------------------------------------------------------------------------------
+
+def test_training_state_is_part_of_the_memory_check(monkeypatch):
+    import torch
+    from torch import nn
+
+    from ganforge.train import memory
+
+    G, D = nn.Linear(3, 5), nn.Linear(5, 1)  # 20 and 6 parameters, no buffers
+    # gradients + 2 optimizer moments for both players, plus G's EMA copy, 4 bytes each
+    assert memory.training_state_bytes(G, D) == 4 * (3 * 26 + 20) == 392
+
+    class Player(nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x, y=None):
+            return self.net(x)
+
+    g, d = Player(G), Player(D)
+    monkeypatch.setattr(memory, "available_memory_bytes", lambda device: 391)
+    with pytest.raises(ConfigError, match=r"model\.generator: training the players \(20 \+ 6 parameters\)"):
+        memory.check_batch_fits(1, g, d, 3, 0, torch.device("cpu"))
+    # activations per example: outputs of G (5) and D (1); x 6 (backward, real and fake) x 4 bytes
+    monkeypatch.setattr(memory, "available_memory_bytes", lambda device: 392 + 10 * 6 * 6 * 4 - 1)
+    with pytest.raises(ConfigError, match=r"train\.batch_size: 10 needs"):
+        memory.check_batch_fits(10, g, d, 3, 0, torch.device("cpu"))
+    assert memory.check_batch_fits(9, g, d, 3, 0, torch.device("cpu")) == 392 + 9 * 6 * 6 * 4
+
+
+def test_players_are_counted_on_the_meta_device_without_touching_the_weights(monkeypatch):
+    """The pre-build check builds nothing real and leaves the seeded initialization as it was."""
+    import torch
+
+    from ganforge import components
+
+    cfg = config_from_dict({"model": {"generator": {"name": "mlp", "widths": [16]},
+                                      "discriminator": {"name": "mlp", "widths": [16]}}, "train": {"seed": 3}})
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    exp = components.build_experiment(cfg)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    torch.manual_seed(3)
+    G = components.build_generator(cfg, exp.dataset.shape, exp.dataset.n_classes, exp.prior)
+    for a, b in zip(G.state_dict().values(), exp.generator.state_dict().values()):
+        assert torch.equal(a, b)
+    need = sum(t.numel() * 4 for m in (exp.generator, exp.discriminator) for t in [*m.parameters(), *m.buffers()])
+    assert components.check_players_fit(cfg, exp.dataset, exp.prior) == need
+    monkeypatch.setattr(components, "available_memory_bytes", lambda device: 2 * need - 2)
+    with pytest.raises(ConfigError, match="more than half"):
+        components.check_players_fit(cfg, exp.dataset, exp.prior)

@@ -83,9 +83,10 @@ def build_experiment(cfg: Config, dataset: Dataset | None = None) -> Experiment:
 
 
 def check_players_fit(cfg: Config, dataset: Dataset, prior: Prior) -> int:
-    """Refuse players whose weights cannot fit in host memory, before they are allocated: they are
-    first built on the meta device, which allocates nothing. Returns the weights' bytes. (The trainer
-    checks gradients, optimizer state, the EMA copy and activations on its device once they are built.)"""
+    """Refuse players whose weights take more than half of the host's available memory, before they
+    are allocated: they are first built on the meta device, which allocates nothing. Returns the
+    weights' bytes. (Half: sampling needs activations besides the weights, and training about five
+    times the weights; the trainer checks that on its device once the players are built.)"""
     with torch.random.fork_rng(devices=[]), torch.device("meta"):
         generator = build_generator(cfg, dataset.shape, dataset.n_classes, prior)
         discriminator = DISCRIMINATORS.build(cfg.model.discriminator.name, cfg.model.discriminator.params,
@@ -93,13 +94,14 @@ def check_players_fit(cfg: Config, dataset: Dataset, prior: Prior) -> int:
                                              n_classes=dataset.n_classes)
     sizes = {"model.generator": state_bytes(generator), "model.discriminator": state_bytes(discriminator)}
     need, avail = sum(sizes.values()), available_memory_bytes("cpu")
-    if need > avail:
+    if need > avail // 2:
         where = max(sizes, key=sizes.__getitem__)
         gib = 1 << 30
         raise ConfigError(where, f"the players' weights alone need {need / gib:,.1f} GiB (generator "
                                  f"{sizes['model.generator'] / gib:,.1f} GiB with latent_dim {prior.latent_dim}, "
-                                 f"discriminator {sizes['model.discriminator'] / gib:,.1f} GiB), but the host has "
-                                 f"{avail / gib:.1f} GiB available; use narrower players or a smaller latent_dim")
+                                 f"discriminator {sizes['model.discriminator'] / gib:,.1f} GiB), more than half of "
+                                 f"the host's {avail / gib:.1f} GiB available (training needs about five times "
+                                 "the weights); use narrower players or a smaller latent_dim")
     return need
 
 
