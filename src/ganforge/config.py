@@ -59,28 +59,34 @@ class Component(BaseModel):
 
 
 class ModelConfig(Section):
-    generator: Component = Component(name="mlp")
-    discriminator: Component = Component(name="mlp")
+    """The two players, each a registered architecture with its parameters."""
+
+    generator: Component = Component(name="mlp")  # G(z): maps a latent z to an example
+    discriminator: Component = Component(name="mlp")  # D(x): returns a logit (real vs fake)
 
 
 class GameConfig(Section):
-    prior: Component = Component(name="gaussian", latent_dim=2)  # type: ignore[call-arg]
-    cost: Component = Component(name="non_saturating")
+    """The prior p(z), the players' costs, regularizers of D and auxiliary (AC-GAN / InfoGAN) terms."""
+
+    prior: Component = Component(name="gaussian", latent_dim=2)  # type: ignore[call-arg]  # p(z) and latent_dim
+    cost: Component = Component(name="non_saturating")  # J(D) and J(G) from D's logits
     regularizers: list[Component] = []  # applied to the discriminator's cost, in order
     auxiliary: list[Component] = []  # AC-GAN / InfoGAN terms from D's auxiliary heads
 
 
 class OptimizerConfig(Section):
-    name: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
-    lr: PositiveFloat = 2e-4
-    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.5, 0.999)
+    name: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"  # the optimizer
+    lr: PositiveFloat = 2e-4  # learning rate (DCGAN's 2e-4)
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.5, 0.999)  # adam(w)
     momentum: NonNegFloat = 0.0  # sgd / rmsprop only
-    weight_decay: NonNegFloat = 0.0
+    weight_decay: NonNegFloat = 0.0  # L2 penalty (decoupled for adamw)
     schedule: Literal["constant", "linear", "cosine"] = "constant"  # decay to 0 over train.steps
-    warmup_steps: NonNegInt = 0
+    warmup_steps: NonNegInt = 0  # linear warm-up of the learning rate from 0 over these steps
 
 
 class OptimConfig(Section):
+    """One optimizer per player, each with its own learning rate and schedule (TTUR)."""
+
     generator: OptimizerConfig = OptimizerConfig()
     discriminator: OptimizerConfig = OptimizerConfig()
 
@@ -88,15 +94,17 @@ class OptimConfig(Section):
 class GuardConfig(Section):
     """The divergence guard: NaN/Inf or an exploding cost rolls back to the last good checkpoint."""
 
-    enabled: bool = True
+    enabled: bool = True  # watch for divergence and roll back
     max_retries: NonNegInt = 3  # rollbacks before giving up
     lr_factor: Annotated[float, Field(gt=0, lt=1)] = 0.5  # both learning rates are multiplied by this
     cost_limit: PositiveFloat = 1.0e6  # |J(D)| or |J(G)| above this counts as divergence
 
 
 class TrainConfig(Section):
+    """The training loop: steps, batch, seed, update order, EMA, logging, checkpoints, execution."""
+
     steps: PositiveInt = 5000  # generator steps
-    batch_size: PositiveInt = 256
+    batch_size: PositiveInt = 256  # examples per step (the global batch over all processes)
     seed: Annotated[int, Field(ge=0, lt=2**32)] = 0  # every random stream derives from it (fits torch's seeds)
     n_critic: PositiveInt = 1  # discriminator steps per generator step
     # alternating: D steps, then a G step against the updated D (Goodfellow et al. 2014, Alg. 1);
@@ -104,12 +112,12 @@ class TrainConfig(Section):
     update: Literal["alternating", "simultaneous"] = "alternating"
     ema_decay: Annotated[float, Field(ge=0, lt=1)] = 0.999  # EMA of G's weights; 0 disables
     ema_start: NonNegInt = 0  # step before which the EMA copy just tracks G
-    log_every: PositiveInt = 100
-    checkpoint_every: PositiveInt = 1000
-    keep_checkpoints: PositiveInt = 2
+    log_every: PositiveInt = 100  # steps between lines of metrics.jsonl
+    checkpoint_every: PositiveInt = 1000  # steps between checkpoints
+    keep_checkpoints: PositiveInt = 2  # newest checkpoints kept on disk
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: PositiveInt | None = None  # torch intra-op threads; None keeps torch's default
-    progress: bool = True
+    progress: bool = True  # a progress bar on stderr
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16 = autocast with fp32 master weights
     channels_last: bool = False  # convolutional players in channels-last memory format
     guard: GuardConfig = GuardConfig()
@@ -163,8 +171,10 @@ def _drop_new_defaults(model: type[BaseModel], tree: dict[str, Any], defaults: d
 
 
 class Config(Section):
-    name: str = "experiment"
-    data: Component = Component(name="ring")
+    """An experiment: where the data comes from, the players, the game, the optimizers, the loop."""
+
+    name: str = "experiment"  # the run's name (shown in reports; not part of the trajectory)
+    data: Component = Component(name="ring")  # a registered dataset and its parameters
     model: ModelConfig = ModelConfig()
     game: GameConfig = GameConfig()
     optim: OptimConfig = OptimConfig()
