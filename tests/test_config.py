@@ -404,3 +404,22 @@ def test_players_are_counted_on_the_meta_device_without_touching_the_weights(mon
     monkeypatch.setattr(components, "available_memory_bytes", lambda device: 2 * need - 2)
     with pytest.raises(ConfigError, match="more than half"):
         components.check_players_fit(cfg, exp.dataset, exp.prior)
+
+
+def test_tilde_in_train_out_is_expanded(tmp_path, monkeypatch, one_thread):
+    """`--out ~/run` (quoted, or --out=~/run, which shells leave alone) trains into $HOME/run, not
+    into a directory named '~' (fails on b6bd8ea)."""
+    import yaml
+    from click.testing import CliRunner
+
+    from ganforge.cli import main
+
+    raw = {"model": {"generator": {"name": "mlp", "widths": [8]}, "discriminator": {"name": "mlp", "widths": [8]}},
+           "train": {"steps": 2, "batch_size": 8, "progress": False, "threads": 1, "checkpoint_every": 2}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    r = CliRunner().invoke(main, ["train", "~/c.yaml", "--out=~/run"], env={"HOME": str(tmp_path)})
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "run" / "config.yaml").exists() and not (work / "~").exists()

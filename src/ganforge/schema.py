@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import io
 import json
+import re
 import tokenize
 import types
 import typing
@@ -22,6 +23,7 @@ from pydantic import BaseModel
 from ganforge.components import _D_CONTEXT, _G_CONTEXT
 from ganforge.config import Component, Config
 from ganforge.data import DATASETS
+from ganforge.data.images import ImageOptions
 from ganforge.game import AUXILIARY, COSTS, PRIORS, REGULARIZERS
 from ganforge.models import DISCRIMINATORS, GENERATORS
 from ganforge.registry import Registry
@@ -98,6 +100,21 @@ def _show(value: Any) -> str:
         return repr(value)
 
 
+_LINTER_NOTE = re.compile(r"^(noqa(:\s*[A-Z]+[0-9]+(,\s*[A-Z]+[0-9]+)*)?|type:\s*ignore(\[[^\]]*\])?)\s*")
+
+
+def clean_comment(comment: str) -> str:
+    """A comment's meaning, without linter notes (``noqa: B006``, ``type: ignore[...]``) and the
+    parenthesized justification that follows them."""
+    text = comment.lstrip("#").strip()
+    noted = False
+    while (m := _LINTER_NOTE.match(text)) and m.group(0):
+        text, noted = text[m.end():].lstrip("#").strip(), True
+    if noted and text.startswith("(") and text.endswith(")"):
+        text = ""
+    return text
+
+
 def field_comments(cls: type) -> dict[str, str]:
     """The comment beside each field of a class body (``name: type = default  # comment``), or the
     comment lines directly above it."""
@@ -108,9 +125,7 @@ def field_comments(cls: type) -> dict[str, str]:
     comments: dict[int, str] = {}
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
         if tok.type == tokenize.COMMENT:
-            text = tok.string.lstrip("#").strip()
-            if text.startswith(("type:", "noqa")):  # a linter's note, not a meaning
-                text = text.split("#", 1)[1].strip() if "#" in text else ""
+            text = clean_comment(tok.string)
             if text:
                 comments[tok.start[0]] = text
     lines = source.splitlines()
@@ -131,6 +146,28 @@ def field_comments(cls: type) -> dict[str, str]:
             j -= 1
         if above:
             out[name] = " ".join(above)
+    return out
+
+
+def param_comments(obj: Any) -> dict[str, str]:
+    """The comment beside each parameter in a constructor's signature (``ngf: Width = 64,  # ...``);
+    for image datasets also those of the options every image source shares."""
+    target = obj.__init__ if inspect.isclass(obj) else obj
+    out: dict[str, str] = {}
+    for source_obj in (target,):
+        try:
+            source = inspect.getsource(source_obj)
+        except (OSError, TypeError):
+            continue
+        lines = source.splitlines()
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type != tokenize.COMMENT:
+                continue
+            line = lines[tok.start[0] - 1][: tok.start[1]]
+            names = [part.split(":", 1)[0].strip().lstrip("*(") for part in line.split(",") if ":" in part]
+            names = [n.removeprefix("def ").split("(")[-1] for n in names]
+            if len(names) == 1 and names[0].isidentifier() and clean_comment(tok.string):
+                out.setdefault(names[0], clean_comment(tok.string))
     return out
 
 
@@ -177,12 +214,15 @@ def components() -> dict[str, dict[str, Any]]:
         entries = {}
         for name in registry.names():
             model = registry.params_model(name, context)
+            comments = param_comments(registry.get(name))
+            if where == "data":
+                comments = {**field_comments(ImageOptions), **comments}
             params = []
             for pname, field in model.model_fields.items():
                 required = field.is_required()
                 params.append({"name": pname, "type": type_name(field.annotation, list(field.metadata)),
                                "default": None if required else _show(field.get_default(call_default_factory=True)),
-                               "required": required})
+                               "required": required, "meaning": comments.get(pname, "")})
             entries[name] = {"doc": _first_line(registry.get(name).__doc__), "params": params}
         out[where] = {"kind": registry.kind, "entries": entries}
     return out
@@ -226,9 +266,10 @@ def to_markdown(data: dict[str, Any] | None = None) -> str:
         for name, entry in reg["entries"].items():
             w += [f"#### `{name}`", "", _cell(entry["doc"]) or "(no description)", ""]
             if entry["params"]:
-                w += ["| parameter | type | default |", "|---|---|---|"]
+                w += ["| parameter | type | default | meaning |", "|---|---|---|---|"]
                 w += [f"| `{p['name']}` | {_cell(p['type'])} | "
-                      f"{'required' if p['required'] else '`' + _cell(p['default']) + '`'} |" for p in entry["params"]]
+                      f"{'required' if p['required'] else '`' + _cell(p['default']) + '`'} | {_cell(p['meaning'])} |"
+                      for p in entry["params"]]
             else:
                 w.append("No parameters.")
             w.append("")
@@ -250,6 +291,7 @@ def to_text(data: dict[str, Any] | None = None) -> str:
             w.append(f"  {name}: {entry['doc']}")
             for p in entry["params"]:
                 default = "required" if p["required"] else f"= {p['default']}"
-                w.append(f"    {p['name']}: {p['type']} {default}")
+                meaning = f"  # {p['meaning']}" if p["meaning"] else ""
+                w.append(f"    {p['name']}: {p['type']} {default}{meaning}")
         w.append("")
     return "\n".join(w)
