@@ -8,6 +8,7 @@ already there byte-identical (a trained run directory is part of every case's wo
 from __future__ import annotations
 
 import gzip
+import shutil
 import struct
 from pathlib import Path
 
@@ -27,9 +28,10 @@ TINY = {
     "game": {"prior": {"name": "gaussian", "latent_dim": 2}},
     "train": {"steps": 4, "batch_size": 8, "log_every": 2, "checkpoint_every": 2, "progress": False, "threads": 1},
 }
-# "Billion laughs": 9 ** 9 strings once every alias is followed (a few hundred bytes of YAML).
-BILLION_LAUGHS = "name: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
-    f"{k}: &{k} [{', '.join(['*' + p] * 9)}]\n" for p, k in zip("abcdefgh", "bcdefghi"))
+# "Billion laughs": 9 ** 9 strings once every alias is followed (a few hundred bytes of YAML); on
+# b6bd8ea the error message about train.steps formatted all of them.
+BILLION_LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{k}: &{k} [{', '.join(['*' + p] * 9)}]\n" for p, k in zip("abcdefgh", "bcdefghi")) + "train: {steps: *i}\n"
 IMG = ["--set", "model.generator={name: dcgan, ngf: 4}", "--set", "model.discriminator={name: dcgan, ndf: 4}",
        "--set", "data.resolution=8"]
 
@@ -166,8 +168,6 @@ CASES = {
 
 def _prepare(world: Path, name: str) -> None:
     if name == "pickle given as checkpoint" and not (world / "run_pickle").exists():
-        import shutil
-
         shutil.copytree(world / "run", world / "run_pickle")
         last = sorted((world / "run_pickle" / "checkpoints").iterdir())[-1]
         last.write_bytes(b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00\x8c\x08builtins\x94.")
@@ -182,7 +182,10 @@ def test_bad_input(world, name):
     _prepare(world, name)
     args, expected = CASES[name]
     before = snapshot(world)
-    r = CliRunner().invoke(main, args(world))
+    try:
+        r = CliRunner().invoke(main, args(world))
+    finally:  # a case that wrongly succeeds must not leave a run behind for the next cases
+        shutil.rmtree(world / "new", ignore_errors=True)
     lines = [x for x in r.output.splitlines() if x.strip()]
     assert r.exit_code == 2, r.output
     assert len(lines) == 1 and lines[0].startswith("ganforge: error:"), r.output
