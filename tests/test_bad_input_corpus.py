@@ -31,7 +31,7 @@ TINY = {
 # "Billion laughs": 9 ** 9 strings once every alias is followed (a few hundred bytes of YAML); on
 # b6bd8ea the error message about train.steps formatted all of them.
 BILLION_LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
-    f"{k}: &{k} [{', '.join(['*' + p] * 9)}]\n" for p, k in zip("abcdefgh", "bcdefghi")) + "train: {steps: *i}\n"
+    f"{k}: &{k} [{', '.join(['*' + p] * 9)}]\n" for p, k in zip("abcdefgh", "bcdefghi", strict=True)) + "train: {steps: *i}\n"
 IMG = ["--set", "model.generator={name: dcgan, ngf: 4}", "--set", "model.discriminator={name: dcgan, ndf: 4}",
        "--set", "data.resolution=8"]
 

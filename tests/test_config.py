@@ -397,7 +397,7 @@ def test_players_are_counted_on_the_meta_device_without_touching_the_weights(mon
     assert torch.equal(torch.random.get_rng_state(), before)
     torch.manual_seed(3)
     G = components.build_generator(cfg, exp.dataset.shape, exp.dataset.n_classes, exp.prior)
-    for a, b in zip(G.state_dict().values(), exp.generator.state_dict().values()):
+    for a, b in zip(G.state_dict().values(), exp.generator.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     need = sum(t.numel() * 4 for m in (exp.generator, exp.discriminator) for t in [*m.parameters(), *m.buffers()])
     assert components.check_players_fit(cfg, exp.dataset, exp.prior) == need
@@ -423,3 +423,25 @@ def test_tilde_in_train_out_is_expanded(tmp_path, monkeypatch, one_thread):
     r = CliRunner().invoke(main, ["train", "~/c.yaml", "--out=~/run"], env={"HOME": str(tmp_path)})
     assert r.exit_code == 0, r.output
     assert (tmp_path / "run" / "config.yaml").exists() and not (work / "~").exists()
+
+
+def test_a_player_that_cannot_be_built_on_meta_is_still_built(monkeypatch):
+    """The pre-build estimate is skipped (not fatal) for a player whose constructor reads values."""
+    import torch
+
+    from ganforge import components
+    from ganforge.models import GENERATORS, mlp
+
+    monkeypatch.setattr(GENERATORS, "_entries", dict(GENERATORS._entries))
+    monkeypatch.setattr(GENERATORS, "_models", dict(GENERATORS._models))
+
+    @GENERATORS.register("reads_values")
+    class ReadsValues(mlp.MLPGenerator):
+        def __init__(self, latent_dim, out_shape, n_classes=0):
+            super().__init__(latent_dim=latent_dim, out_shape=out_shape, n_classes=n_classes, widths=[4])
+            self.scale = float(torch.ones(1).sum().item())  # fails on the meta device
+
+    cfg = config_from_dict({"model": {"generator": {"name": "reads_values"}}})
+    exp = components.build_experiment(cfg)
+    assert exp.generator.scale == 1.0
+    assert components.check_players_fit(cfg, exp.dataset, exp.prior) == 0

@@ -8,12 +8,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ganforge import config as schema
+from ganforge import config as config_schema
 from ganforge.config import Config
 from ganforge.data import DATASETS, Dataset
-from ganforge.errors import ConfigError
-from ganforge.io import available_memory_bytes
+from ganforge.errors import ConfigError, GanforgeError
 from ganforge.game import AUXILIARY, COSTS, PRIORS, REGULARIZERS, AuxiliaryCost, Cost, Prior, Regularizer
+from ganforge.io import available_memory_bytes
 from ganforge.models import DISCRIMINATORS, GENERATORS
 
 _G_CONTEXT = {"latent_dim": 0, "out_shape": (), "n_classes": 0}
@@ -87,11 +87,16 @@ def check_players_fit(cfg: Config, dataset: Dataset, prior: Prior) -> int:
     are allocated: they are first built on the meta device, which allocates nothing. Returns the
     weights' bytes. (Half: sampling needs activations besides the weights, and training about five
     times the weights; the trainer checks that on its device once the players are built.)"""
-    with torch.random.fork_rng(devices=[]), torch.device("meta"):
-        generator = build_generator(cfg, dataset.shape, dataset.n_classes, prior)
-        discriminator = DISCRIMINATORS.build(cfg.model.discriminator.name, cfg.model.discriminator.params,
-                                             where="model.discriminator", in_shape=tuple(dataset.shape),
-                                             n_classes=dataset.n_classes)
+    try:
+        with torch.random.fork_rng(devices=[]), torch.device("meta"):
+            generator = build_generator(cfg, dataset.shape, dataset.n_classes, prior)
+            discriminator = DISCRIMINATORS.build(cfg.model.discriminator.name, cfg.model.discriminator.params,
+                                                 where="model.discriminator", in_shape=tuple(dataset.shape),
+                                                 n_classes=dataset.n_classes)
+    except GanforgeError:
+        raise
+    except Exception:  # a player (a plugin's, say) that reads tensor values while it is built: no estimate
+        return 0
     sizes = {"model.generator": state_bytes(generator), "model.discriminator": state_bytes(discriminator)}
     need, avail = sum(sizes.values()), available_memory_bytes("cpu")
     if need > avail // 2:
@@ -112,7 +117,7 @@ def state_bytes(module: nn.Module) -> int:
 
 def config_from_dict(raw: object, overrides: list[str] | tuple[str, ...] = (), source: str = "") -> Config:
     """The config schema's ``config_from_dict``, then every component checked against its registry."""
-    cfg = schema.config_from_dict(raw, overrides, source)
+    cfg = config_schema.config_from_dict(raw, overrides, source)
     validate(cfg)
     return cfg
 
@@ -120,6 +125,6 @@ def config_from_dict(raw: object, overrides: list[str] | tuple[str, ...] = (), s
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Read a YAML recipe (a path or a packaged recipe's name), apply overrides, check the components:
     a typo fails here, before any data is read or any file written."""
-    cfg = schema.load_config(path, overrides)
+    cfg = config_schema.load_config(path, overrides)
     validate(cfg)
     return cfg
