@@ -55,9 +55,10 @@ def main(plugins: tuple[str, ...]) -> None:
 
 @main.command()
 @click.argument("config")
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="run directory")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+              help="run directory (~ is expanded; a relative path is relative to the current directory)")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="override a config value, e.g. --set train.steps=2000 (repeatable)")
+              help="override a config value, e.g. --set train.steps=2000 (repeatable; see `ganforge config --schema`)")
 def train(config: str, out: str, overrides: tuple[str, ...]) -> None:
     """Train the GAN described by CONFIG (a YAML file or a packaged recipe name) into --out.
 
