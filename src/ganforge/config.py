@@ -1,12 +1,13 @@
 """Typed, validated experiment config: YAML in, ``key=value`` overrides, errors that name the path.
 
-A config has five sections, mirroring the nouns of the game:
+A config has six sections, mirroring the nouns of the game:
 
 - ``data``   where real examples come from (a registered dataset and its parameters)
 - ``model``  the two players, ``generator`` and ``discriminator`` (registered architectures)
 - ``game``   the prior p(z), the cost (minimax, non-saturating, Wasserstein, ...) and regularizers
 - ``optim``  one optimizer per player, each with its own learning rate and schedule (TTUR)
 - ``train``  steps, batch size, seed, n_critic, update order, EMA, logging and checkpoints
+- ``diagnostics``  thresholds of the game's health checks (they read the run, never change it)
 
 Components are written as ``{name: <registered name>, <param>: <value>, ...}``. This module is the
 schema only: it knows the sections and their fields, not the registries. Names and parameters of the
@@ -15,8 +16,8 @@ called by ``ganforge.load_config``, ``ganforge.config_from_dict``, the CLI and `
 a typo still fails before training.
 
 Reading is defensive: a config file must be UTF-8 (or UTF-16/32 with a byte-order mark), at most
-``MAX_CONFIG_BYTES``, nested at most ``MAX_DEPTH`` levels, and expand to at most ``MAX_NODES`` values
-once YAML aliases are followed (a "billion laughs" file is refused at once, not expanded).
+``MAX_CONFIG_BYTES``, nested at most ``MAX_DEPTH`` levels, and its YAML aliases may add at most
+``MAX_ALIAS_VALUES`` values (a "billion laughs" file is refused at once, not expanded).
 """
 
 from __future__ import annotations
@@ -135,8 +136,8 @@ RESUME_FREE_FIELDS = ("steps", "progress", "checkpoint_every", "keep_checkpoints
 # that runs written before they were freed keep their hash when they used the defaults.
 EXECUTION_FIELDS = {"device": "auto", "threads": None}
 # Data parameters that say where the data lives, not what it is: not part of the trajectory (a run
-# whose data moved resumes with the corrected path; the run directory compares a fingerprint of the
-# data itself). Any registered dataset's parameter of one of these names counts as a location.
+# whose data moved resumes with the corrected path; whether the data itself is the same is for the
+# run directory to check, by a fingerprint). Any dataset's parameter of one of these names counts.
 DATA_LOCATION_PARAMS = ("path", "images", "labels", "labels_path")
 # The schema's fields when the hash was first written down (before issue 11). A field added since is
 # hashed only when it differs from its default, so adding a field with a default keeps the hash of
@@ -315,7 +316,7 @@ def _allowed_keys(parent: str) -> list[str]:
 # Limits of what a config file may be: generous for any real config, refused at once beyond.
 MAX_CONFIG_BYTES = 4 << 20
 MAX_DEPTH = 64  # nesting of mappings and lists
-MAX_NODES = 100_000  # values after following YAML aliases
+MAX_ALIAS_VALUES = 100_000  # values that YAML aliases may add to the document once followed
 
 
 class _GuardedLoader(yaml.SafeLoader):
@@ -324,7 +325,9 @@ class _GuardedLoader(yaml.SafeLoader):
 
     def __init__(self, stream: str, source: str):
         super().__init__(stream)
-        self.source, self.depth, self.sizes = source, 0, {}
+        self.source, self.depth = source, 0
+        self.sizes: dict[int, int] = {}  # id(node) -> values in it once its aliases are followed
+        self.composed = 0  # nodes read from the text (aliases not followed)
 
     def _refuse(self, what: str, node: yaml.Node | None = None) -> None:
         mark = node.start_mark if node is not None else self.peek_event().start_mark if self.check_event() else None
@@ -341,10 +344,13 @@ class _GuardedLoader(yaml.SafeLoader):
         self.depth += 1
         if self.depth > MAX_DEPTH:
             self._refuse(f"nested deeper than {MAX_DEPTH} levels; a config is a few sections deep")
+        alias = self.check_event(yaml.AliasEvent)
         try:
             node = super().compose_node(parent, index)
         finally:
             self.depth -= 1
+        if not alias:
+            self.composed += 1
         if isinstance(node, yaml.ScalarNode):
             self.sizes.setdefault(id(node), 1)
         return node
@@ -357,9 +363,9 @@ class _GuardedLoader(yaml.SafeLoader):
 
     def _count(self, node: yaml.Node, children: list[yaml.Node]) -> yaml.Node:
         size = 1 + sum(self._size(c) for c in children)
-        if size > MAX_NODES:
-            self._refuse(f"expands to more than {MAX_NODES:,} values through YAML aliases (&anchor / *alias); "
-                         "refused without expanding it", node)
+        if size > self.composed + 1 + MAX_ALIAS_VALUES:  # + 1: this node, counted once it returns
+            self._refuse(f"its YAML aliases (&anchor / *alias) add more than {MAX_ALIAS_VALUES:,} values; "
+                         "refused without expanding them", node)
         self.sizes[id(node)] = size
         return node
 
