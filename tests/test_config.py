@@ -445,3 +445,17 @@ def test_a_player_that_cannot_be_built_on_meta_is_still_built(monkeypatch):
     exp = components.build_experiment(cfg)
     assert exp.generator.scale == 1.0
     assert components.check_players_fit(cfg, exp.dataset, exp.prior) == 0
+
+
+def test_earlier_spellings_of_the_same_trajectory_are_accepted(monkeypatch):
+    """A config spelled differently before (e.g. a parameter moved to another component) keeps the
+    hashes of its earlier spelling, under every rule."""
+    old = config_from_dict(LEGACY_IMAGES, ["train.seed=9"])  # stands for the earlier spelling
+    new = config_from_dict(LEGACY_IMAGES)
+    assert old.trajectory_hash(legacy=True) not in new.accepted_hashes()
+    monkeypatch.setattr(Config, "earlier_spellings", lambda self: [old])
+    accepted = new.accepted_hashes()
+    assert accepted[0] == new.trajectory_hash()
+    for legacy in (False, True):
+        for free in (True, False):
+            assert old.trajectory_hash(execution_free=free, legacy=legacy) in accepted

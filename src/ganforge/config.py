@@ -219,8 +219,14 @@ class Config(Section):
         """The hashes a checkpoint of this config may carry: today's first, then the earlier rules' (so a
         run written before this rule still loads and resumes with its own name, data path, device and
         threads; the device and threads hashed as they are set is accepted under either rule)."""
-        return tuple(dict.fromkeys(self.trajectory_hash(execution_free=free, legacy=legacy)
-                                   for legacy in (False, True) for free in (True, False)))
+        hashes = [cfg.trajectory_hash(execution_free=free, legacy=legacy)
+                  for cfg in (self, *self.earlier_spellings()) for legacy in (False, True) for free in (True, False)]
+        return tuple(dict.fromkeys(hashes))
+
+    def earlier_spellings(self) -> list[Config]:
+        """Configs that spelled this same trajectory differently under an earlier schema (a component
+        parameter that moved, say); their hashes, under every rule, are accepted too. None so far."""
+        return []
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
