@@ -8,6 +8,7 @@ already there byte-identical (a trained run directory is part of every case's wo
 from __future__ import annotations
 
 import gzip
+import shutil
 import struct
 from pathlib import Path
 
@@ -27,6 +28,10 @@ TINY = {
     "game": {"prior": {"name": "gaussian", "latent_dim": 2}},
     "train": {"steps": 4, "batch_size": 8, "log_every": 2, "checkpoint_every": 2, "progress": False, "threads": 1},
 }
+# "Billion laughs": 9 ** 9 strings once every alias is followed (a few hundred bytes of YAML); on
+# b6bd8ea the error message about train.steps formatted all of them.
+BILLION_LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{k}: &{k} [{', '.join(['*' + p] * 9)}]\n" for p, k in zip("abcdefgh", "bcdefghi", strict=True)) + "train: {steps: *i}\n"
 IMG = ["--set", "model.generator={name: dcgan, ngf: 4}", "--set", "model.discriminator={name: dcgan, ndf: 4}",
        "--set", "data.resolution=8"]
 
@@ -55,6 +60,14 @@ def world(tmp_path_factory) -> Path:
     (w / "notyaml.yaml").write_text("train: [1, 2\n")
     (w / "list.yaml").write_text("- 1\n- 2\n")
     (w / "pickle.safetensors").write_bytes(b"\x80\x04\x95")
+    # hostile configs
+    (w / "deep.yaml").write_text("train: " + "[" * 50_000 + "]" * 50_000 + "\n")
+    (w / "deep.json").write_text('{"a": ' * 50_000 + "1" + "}" * 50_000)
+    (w / "random.yaml").write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    (w / "latin1.yaml").write_bytes("name: caf\xe9\n".encode("latin-1"))
+    (w / "utf16.yaml").write_bytes(yaml.safe_dump(TINY).encode("utf-16-le"))  # no byte-order mark
+    (w / "bomb.yaml").write_text(BILLION_LAUGHS)
+    (w / "recursive.yaml").write_text("train: &t {steps: *t}\n")
     return w
 
 
@@ -89,6 +102,27 @@ CASES = {
     "invalid yaml": (lambda w: ["train", str(w / "notyaml.yaml"), "--out", str(w / "new")], "notyaml.yaml"),
     "yaml not a mapping": (lambda w: ["train", str(w / "list.yaml"), "--out", str(w / "new")], "mapping"),
     "missing config file": (lambda w: ["train", str(w / "nope.yaml"), "--out", str(w / "new")], "not found"),
+    "config nested 50,000 levels": (lambda w: ["train", str(w / "deep.yaml"), "--out", str(w / "new")],
+                                    "nested deeper than"),
+    "json config nested 50,000 levels": (lambda w: ["train", str(w / "deep.json"), "--out", str(w / "new")],
+                                         "nested deeper than"),
+    "override nested 50,000 levels": (lambda w: T(w, "--set", "train.seed=" + "[" * 50_000 + "]" * 50_000),
+                                      "nested deeper than"),
+    "config of random bytes": (lambda w: ["train", str(w / "random.yaml"), "--out", str(w / "new")], "random.yaml"),
+    "config not utf-8": (lambda w: ["train", str(w / "latin1.yaml"), "--out", str(w / "new")], "not UTF-8"),
+    "config utf-16 without bom": (lambda w: ["train", str(w / "utf16.yaml"), "--out", str(w / "new")], "UTF-16"),
+    "yaml alias bomb": (lambda w: ["train", str(w / "bomb.yaml"), "--out", str(w / "new")], "aliases"),
+    "yaml recursive alias": (lambda w: ["train", str(w / "recursive.yaml"), "--out", str(w / "new")],
+                             "recursive alias"),
+    "config is a directory": (lambda w: ["train", str(w / "empty"), "--out", str(w / "new")], "directory"),
+    "seed 2**70": (lambda w: T(w, "--set", f"train.seed={2 ** 70}"), "train.seed"),
+    "negative seed": (lambda w: T(w, "--set", "train.seed=-1"), "train.seed"),
+    "mlp width 10**9": (lambda w: T(w, "--set", "model.generator.widths=[1000000000]"), "model.generator"),
+    "discriminator width 10**9": (lambda w: T(w, "--set", "model.discriminator.widths=[1000000000]"),
+                                  "model.discriminator"),
+    "latent_dim 10**9": (lambda w: T(w, "--set", "game.prior.latent_dim=1000000000"), "latent_dim 1000000000"),
+    "unknown plugin module": (lambda w: ["--plugin", "no_such_ganforge_plugin", "recipes"],
+                              "no_such_ganforge_plugin"),
     "other config in run dir": (lambda w: ["train", str(w / "tiny.yaml"), "--out", str(w / "run"), "--set",
                                            "train.seed=7"], "different config"),
     # data files
@@ -134,8 +168,6 @@ CASES = {
 
 def _prepare(world: Path, name: str) -> None:
     if name == "pickle given as checkpoint" and not (world / "run_pickle").exists():
-        import shutil
-
         shutil.copytree(world / "run", world / "run_pickle")
         last = sorted((world / "run_pickle" / "checkpoints").iterdir())[-1]
         last.write_bytes(b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00\x8c\x08builtins\x94.")
@@ -150,10 +182,27 @@ def test_bad_input(world, name):
     _prepare(world, name)
     args, expected = CASES[name]
     before = snapshot(world)
-    r = CliRunner().invoke(main, args(world))
+    try:
+        r = CliRunner().invoke(main, args(world))
+    finally:  # a case that wrongly succeeds must not leave a run behind for the next cases
+        shutil.rmtree(world / "new", ignore_errors=True)
     lines = [x for x in r.output.splitlines() if x.strip()]
     assert r.exit_code == 2, r.output
     assert len(lines) == 1 and lines[0].startswith("ganforge: error:"), r.output
     assert expected in lines[0], lines[0]
     assert "Traceback" not in r.output
     assert snapshot(world) == before
+
+
+@pytest.mark.parametrize("name", ["yaml alias bomb", "config nested 50,000 levels", "json config nested 50,000 levels",
+                                  "mlp width 10**9", "discriminator width 10**9", "latent_dim 10**9"])
+def test_hostile_configs_are_refused_at_once(world, name):
+    """Refused before anything is expanded or allocated: well under a second (the alias bomb took
+    minutes on b6bd8ea, the deep configs raised RecursionError, the wide players tried to allocate)."""
+    import time
+
+    args, _ = CASES[name]
+    t0 = time.perf_counter()
+    r = CliRunner().invoke(main, args(world))
+    assert r.exit_code == 2, r.output
+    assert time.perf_counter() - t0 < 1.0

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ganforge.components import build_experiment
-from ganforge.config import RECIPES_DIR, load_config
+from ganforge.components import build_experiment, load_config
+from ganforge.config import RECIPES_DIR
 from ganforge.data.images import ImageDataset, ImageOptions
 from ganforge.errors import ConfigError
 

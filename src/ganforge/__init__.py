@@ -5,15 +5,22 @@
     ganforge.train(cfg, "runs/ring8")
     G = ganforge.load_generator("runs/ring8")
     x = G.sample(2500, seed=0)
+
+Components of your own: register them (``@ganforge.game.COSTS.register("my_cost")``) in a module and
+import it; ``ganforge.load_plugins()`` imports the installed ``ganforge.plugins`` entry points and the
+modules in ``GANFORGE_PLUGINS``, as the command line does at start.
 """
 
-from ganforge.config import Config, config_from_dict, load_config
+from ganforge.components import config_from_dict, load_config  # schema + registry check: typos fail here
+from ganforge.config import Config
 from ganforge.errors import CheckpointError, ConfigError, DataError, GanforgeError
+from ganforge.registry import load_plugins
 from ganforge.run import LoadedRun, TrainedGenerator, load_generator, load_run, train
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CheckpointError", "Config", "ConfigError", "DataError", "GanforgeError", "LoadedRun",
-    "TrainedGenerator", "__version__", "config_from_dict", "load_config", "load_generator", "load_run", "train",
+    "TrainedGenerator", "__version__", "config_from_dict", "load_config", "load_generator", "load_plugins", "load_run",
+    "train",
 ]

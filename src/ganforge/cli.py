@@ -42,25 +42,33 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ganforge")
-def main() -> None:
+@click.option("--plugin", "plugins", multiple=True, metavar="MODULE",
+              help="import MODULE first, so the components it registers can be named in configs "
+                   "(repeatable; also env GANFORGE_PLUGINS=mod1,mod2 and the 'ganforge.plugins' entry points). "
+                   "This runs the module's code, as any import does.")
+def main(plugins: tuple[str, ...]) -> None:
     """ganforge: train, sample, evaluate and diagnose generative adversarial networks."""
+    from ganforge.registry import load_plugins
+
+    load_plugins(plugins)
 
 
 @main.command()
 @click.argument("config")
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="run directory")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+              help="run directory (~ is expanded; a relative path is relative to the current directory)")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="override a config value, e.g. --set train.steps=2000 (repeatable)")
+              help="override a config value, e.g. --set train.steps=2000 (repeatable; see `ganforge config --schema`)")
 def train(config: str, out: str, overrides: tuple[str, ...]) -> None:
     """Train the GAN described by CONFIG (a YAML file or a packaged recipe name) into --out.
 
     If --out holds checkpoints of the same config, training resumes from the newest one.
     """
-    from ganforge.config import load_config
+    from ganforge.components import load_config
     from ganforge.run import train as run_train
 
     cfg = load_config(config, overrides)
-    state = run_train(cfg, out)
+    state = run_train(cfg, Path(out).expanduser())
     click.echo(json.dumps({"run": out, "step": state.step}))
 
 
@@ -263,6 +271,29 @@ def demo(out: str, quick: bool) -> None:
     from ganforge.demo import run_demo
 
     run_demo(Path(out), quick=quick, echo=click.echo)
+
+
+@main.command("config")
+@click.argument("config", required=False)
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="override a config value (repeatable)")
+@click.option("--schema", "show_schema", is_flag=True,
+              help="print every config section and field (type, default, meaning) and every registered "
+                   "component with its parameters")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True,
+              help="--schema output format (markdown is docs/config-reference.md)")
+def config_command(config: str | None, overrides: tuple[str, ...], show_schema: bool, fmt: str) -> None:
+    """Print the config schema (--schema), or CONFIG fully resolved (defaults filled in, overrides
+    applied, every component checked) as YAML."""
+    if show_schema == (config is not None):
+        raise CLIError("give either CONFIG (to print it resolved) or --schema")
+    if show_schema:
+        from ganforge import schema
+
+        click.echo({"text": schema.to_text, "json": schema.to_json, "markdown": schema.to_markdown}[fmt]())
+        return
+    from ganforge.components import load_config
+
+    click.echo(load_config(config, overrides).to_yaml(), nl=False)
 
 
 @main.command()

@@ -1,22 +1,33 @@
 """Typed, validated experiment config: YAML in, ``key=value`` overrides, errors that name the path.
 
-A config has five sections, mirroring the nouns of the game:
+A config has six sections, mirroring the nouns of the game:
 
 - ``data``   where real examples come from (a registered dataset and its parameters)
 - ``model``  the two players, ``generator`` and ``discriminator`` (registered architectures)
 - ``game``   the prior p(z), the cost (minimax, non-saturating, Wasserstein, ...) and regularizers
 - ``optim``  one optimizer per player, each with its own learning rate and schedule (TTUR)
 - ``train``  steps, batch size, seed, n_critic, update order, EMA, logging and checkpoints
+- ``diagnostics``  thresholds of the game's health checks (they read the run, never change it)
 
-Components are written as ``{name: <registered name>, <param>: <value>, ...}``; their parameters are
-checked against the registered constructor when the config is loaded, so a typo fails before training.
+Components are written as ``{name: <registered name>, <param>: <value>, ...}``. This module is the
+schema only: it knows the sections and their fields, not the registries. Names and parameters of the
+components are checked against the registries by the build layer (``ganforge.components.validate``,
+called by ``ganforge.load_config``, ``ganforge.config_from_dict``, the CLI and ``build_experiment``), so
+a typo still fails before training.
+
+Reading is defensive: a config file must be UTF-8 (or UTF-16/32 with a byte-order mark), at most
+``MAX_CONFIG_BYTES``, nested at most ``MAX_DEPTH`` levels, and its YAML aliases may add at most
+``MAX_ALIAS_VALUES`` values (a "billion laughs" file is refused at once, not expanded).
 """
 
 from __future__ import annotations
 
+import codecs
 import copy
 import hashlib
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -49,28 +60,34 @@ class Component(BaseModel):
 
 
 class ModelConfig(Section):
-    generator: Component = Component(name="mlp")
-    discriminator: Component = Component(name="mlp")
+    """The two players, each a registered architecture with its parameters."""
+
+    generator: Component = Component(name="mlp")  # G(z): maps a latent z to an example
+    discriminator: Component = Component(name="mlp")  # D(x): returns a logit (real vs fake)
 
 
 class GameConfig(Section):
-    prior: Component = Component(name="gaussian", latent_dim=2)  # type: ignore[call-arg]
-    cost: Component = Component(name="non_saturating")
+    """The prior p(z), the players' costs, regularizers of D and auxiliary (AC-GAN / InfoGAN) terms."""
+
+    prior: Component = Component(name="gaussian", latent_dim=2)  # type: ignore[call-arg]  # p(z) and latent_dim
+    cost: Component = Component(name="non_saturating")  # J(D) and J(G) from D's logits
     regularizers: list[Component] = []  # applied to the discriminator's cost, in order
     auxiliary: list[Component] = []  # AC-GAN / InfoGAN terms from D's auxiliary heads
 
 
 class OptimizerConfig(Section):
-    name: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
-    lr: PositiveFloat = 2e-4
-    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.5, 0.999)
+    name: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"  # the optimizer
+    lr: PositiveFloat = 2e-4  # learning rate (DCGAN's 2e-4)
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.5, 0.999)  # adam(w)
     momentum: NonNegFloat = 0.0  # sgd / rmsprop only
-    weight_decay: NonNegFloat = 0.0
+    weight_decay: NonNegFloat = 0.0  # L2 penalty (decoupled for adamw)
     schedule: Literal["constant", "linear", "cosine"] = "constant"  # decay to 0 over train.steps
-    warmup_steps: NonNegInt = 0
+    warmup_steps: NonNegInt = 0  # linear warm-up of the learning rate from 0 over these steps
 
 
 class OptimConfig(Section):
+    """One optimizer per player, each with its own learning rate and schedule (TTUR)."""
+
     generator: OptimizerConfig = OptimizerConfig()
     discriminator: OptimizerConfig = OptimizerConfig()
 
@@ -78,28 +95,30 @@ class OptimConfig(Section):
 class GuardConfig(Section):
     """The divergence guard: NaN/Inf or an exploding cost rolls back to the last good checkpoint."""
 
-    enabled: bool = True
+    enabled: bool = True  # watch for divergence and roll back
     max_retries: NonNegInt = 3  # rollbacks before giving up
     lr_factor: Annotated[float, Field(gt=0, lt=1)] = 0.5  # both learning rates are multiplied by this
     cost_limit: PositiveFloat = 1.0e6  # |J(D)| or |J(G)| above this counts as divergence
 
 
 class TrainConfig(Section):
+    """The training loop: steps, batch, seed, update order, EMA, logging, checkpoints, execution."""
+
     steps: PositiveInt = 5000  # generator steps
-    batch_size: PositiveInt = 256
-    seed: int = 0
+    batch_size: PositiveInt = 256  # examples per step (the global batch over all processes)
+    seed: Annotated[int, Field(ge=0, lt=2**32)] = 0  # every random stream derives from it (fits torch's seeds)
     n_critic: PositiveInt = 1  # discriminator steps per generator step
     # alternating: D steps, then a G step against the updated D (Goodfellow et al. 2014, Alg. 1);
     # simultaneous: both players step on gradients taken at the same point.
     update: Literal["alternating", "simultaneous"] = "alternating"
     ema_decay: Annotated[float, Field(ge=0, lt=1)] = 0.999  # EMA of G's weights; 0 disables
     ema_start: NonNegInt = 0  # step before which the EMA copy just tracks G
-    log_every: PositiveInt = 100
-    checkpoint_every: PositiveInt = 1000
-    keep_checkpoints: PositiveInt = 2
+    log_every: PositiveInt = 100  # steps between lines of metrics.jsonl
+    checkpoint_every: PositiveInt = 1000  # steps between checkpoints
+    keep_checkpoints: PositiveInt = 2  # newest checkpoints kept on disk
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: PositiveInt | None = None  # torch intra-op threads; None keeps torch's default
-    progress: bool = True
+    progress: bool = True  # a progress bar on stderr
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16 = autocast with fp32 master weights
     channels_last: bool = False  # convolutional players in channels-last memory format
     guard: GuardConfig = GuardConfig()
@@ -116,11 +135,47 @@ RESUME_FREE_FIELDS = ("steps", "progress", "checkpoint_every", "keep_checkpoints
 # continued elsewhere is then not bit-identical to one that stayed). Hashed at their defaults, so
 # that runs written before they were freed keep their hash when they used the defaults.
 EXECUTION_FIELDS = {"device": "auto", "threads": None}
+# Data parameters that say where the data lives, not what it is: not part of the trajectory (a run
+# whose data moved resumes with the corrected path; whether the data itself is the same is for the
+# run directory to check, by a fingerprint). Any dataset's parameter of one of these names counts.
+DATA_LOCATION_PARAMS = ("path", "images", "labels", "labels_path")
+# The schema's fields when the hash was first written down (before issue 11). A field added since is
+# hashed only when it differs from its default, so adding a field with a default keeps the hash of
+# every existing run; nothing needs to be listed when a field is added. Components are single values.
+HASHED_FIELDS_V1 = frozenset({
+    "name", "data", "model.generator", "model.discriminator", "game.prior", "game.cost", "game.regularizers",
+    "game.auxiliary",
+    *(f"optim.{player}.{k}" for player in ("generator", "discriminator")
+      for k in ("name", "lr", "betas", "momentum", "weight_decay", "schedule", "warmup_steps")),
+    *(f"train.{k}" for k in ("steps", "batch_size", "seed", "n_critic", "update", "ema_decay", "ema_start",
+                             "log_every", "checkpoint_every", "keep_checkpoints", "device", "threads", "progress",
+                             "precision", "channels_last", "sync_batch_norm", "eval_every", "eval_metrics")),
+    *(f"train.guard.{k}" for k in ("enabled", "max_retries", "lr_factor", "cost_limit")),
+})
+
+
+def _drop_new_defaults(model: type[BaseModel], tree: dict[str, Any], defaults: dict[str, Any],
+                       prefix: str = "") -> None:
+    """Remove from ``tree`` every field not in HASHED_FIELDS_V1 whose value is its default."""
+    for key, field in model.model_fields.items():
+        if key not in tree:
+            continue
+        path = f"{prefix}{key}"
+        sub = field.annotation
+        if isinstance(sub, type) and issubclass(sub, Section) and isinstance(tree[key], dict):
+            _drop_new_defaults(sub, tree[key], defaults.get(key, {}), f"{path}.")
+            is_new = not any(f.startswith(f"{path}.") for f in HASHED_FIELDS_V1)
+            if is_new and not tree[key]:
+                del tree[key]  # a section added since, every field at its default
+        elif path not in HASHED_FIELDS_V1 and key in defaults and tree[key] == defaults[key]:
+            del tree[key]
 
 
 class Config(Section):
-    name: str = "experiment"
-    data: Component = Component(name="ring")
+    """An experiment: where the data comes from, the players, the game, the optimizers, the loop."""
+
+    name: str = "experiment"  # the run's name (shown in reports; not part of the trajectory)
+    data: Component = Component(name="ring")  # a registered dataset and its parameters
     model: ModelConfig = ModelConfig()
     game: GameConfig = GameConfig()
     optim: OptimConfig = OptimConfig()
@@ -133,23 +188,45 @@ class Config(Section):
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
-    def trajectory_hash(self, execution_free: bool = True) -> str:
-        """Hash of everything that determines the run's trajectory (for safe resume).
-
-        ``execution_free=False`` gives the rule of checkpoints written before ``EXECUTION_FIELDS``
-        were freed, which hashed the device and thread count as they were."""
+    def _hashed_tree(self, legacy: bool, execution_free: bool) -> dict[str, Any]:
         d = self.to_dict()
+        _drop_new_defaults(type(self), d, type(self)().to_dict())
         for key in RESUME_FREE_FIELDS:
             d["train"].pop(key, None)
         if execution_free:
             d["train"].update(EXECUTION_FIELDS)
         d.pop("diagnostics", None)  # they read the run, they do not change it
+        if not legacy:
+            d.pop("name", None)  # a renamed run is the same run
+            for key in DATA_LOCATION_PARAMS:
+                d["data"].pop(key, None)
+        return d
+
+    def trajectory_hash(self, execution_free: bool = True, legacy: bool = False) -> str:
+        """Hash of everything that determines the run's trajectory (for safe resume).
+
+        Not hashed: ``name``, where the data lives (``DATA_LOCATION_PARAMS``), the ``RESUME_FREE_FIELDS``,
+        the diagnostics thresholds, where the run executes (``EXECUTION_FIELDS``, at their defaults),
+        and fields added since the hash was first written down while they hold their defaults.
+
+        ``legacy=True`` gives the rule of checkpoints written before issue 11, which hashed the name and
+        the data's location; ``execution_free=False`` the rule of those written before ``EXECUTION_FIELDS``
+        were freed, which hashed the device and thread count as they were."""
+        d = self._hashed_tree(legacy, execution_free)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
-    def accepted_hashes(self) -> tuple[str, str]:
-        """The hashes a checkpoint of this config may carry: today's, then the earlier rule's (so a run
-        written before device and threads were freed still loads and resumes with its own settings)."""
-        return self.trajectory_hash(), self.trajectory_hash(execution_free=False)
+    def accepted_hashes(self) -> tuple[str, ...]:
+        """The hashes a checkpoint of this config may carry: today's first, then the earlier rules' (so a
+        run written before this rule still loads and resumes with its own name, data path, device and
+        threads; the device and threads hashed as they are set is accepted under either rule)."""
+        hashes = [cfg.trajectory_hash(execution_free=free, legacy=legacy)
+                  for cfg in (self, *self.earlier_spellings()) for legacy in (False, True) for free in (True, False)]
+        return tuple(dict.fromkeys(hashes))
+
+    def earlier_spellings(self) -> list[Config]:
+        """Configs that spelled this same trajectory differently under an earlier schema (a component
+        parameter that moved, say); their hashes, under every rule, are accepted too. None so far."""
+        return []
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
@@ -193,14 +270,17 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not key:
         raise ConfigError("", f"override {text!r} has an empty key")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml(raw, f"override {key}") if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     return key, value
 
 
 def config_from_dict(raw: Any, overrides: list[str] | tuple[str, ...] = (), source: str = "") -> Config:
-    """Validate a raw mapping (plus overrides) into a Config; raises ConfigError naming the path."""
+    """Validate a raw mapping (plus overrides) against the schema; raises ConfigError naming the path.
+
+    Schema only: component names and parameters are checked by ``ganforge.components.validate`` (the
+    public ``ganforge.config_from_dict`` does both)."""
     where = f" in {source}" if source else ""
     if raw is None:
         raw = {}
@@ -225,7 +305,6 @@ def config_from_dict(raw: Any, overrides: list[str] | tuple[str, ...] = (), sour
         else:
             msg = f"{err['msg']} (got {err.get('input')!r}){where}"
         raise ConfigError(path, msg) from None
-    validate_components(cfg)
     return cfg
 
 
@@ -240,22 +319,127 @@ def _allowed_keys(parent: str) -> list[str]:
     return sorted(fields)
 
 
-def validate_components(cfg: Config) -> None:
-    """Check every named component against its registry (names and parameter types)."""
-    from ganforge import components  # registries, imported late to keep config import-light
+# Limits of what a config file may be: generous for any real config, refused at once beyond.
+MAX_CONFIG_BYTES = 4 << 20
+MAX_DEPTH = 64  # nesting of mappings and lists
+MAX_ALIAS_VALUES = 100_000  # values that YAML aliases may add to the document once followed
 
-    components.validate(cfg)
+
+class _GuardedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses deep nesting and alias expansions beyond the limits while composing,
+    before anything is built (so a 50,000-level file or a "billion laughs" file costs milliseconds)."""
+
+    def __init__(self, stream: str, source: str):
+        super().__init__(stream)
+        self.source, self.depth = source, 0
+        self.sizes: dict[int, int] = {}  # id(node) -> values in it once its aliases are followed
+        self.composed = 0  # nodes read from the text (aliases not followed)
+
+    def _refuse(self, what: str, node: yaml.Node | None = None) -> None:
+        mark = node.start_mark if node is not None else self.peek_event().start_mark if self.check_event() else None
+        at = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError("", f"{self.source}:{at}: {what}")
+
+    def fetch_flow_collection_start(self, TokenClass):  # type: ignore[no-untyped-def]
+        if self.flow_level >= MAX_DEPTH:  # before the scanner piles up one pending key per level
+            raise ConfigError("", f"{self.source}: line {self.get_mark().line + 1}: nested deeper than "
+                                  f"{MAX_DEPTH} levels; a config is a few sections deep")
+        super().fetch_flow_collection_start(TokenClass)
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            self._refuse(f"nested deeper than {MAX_DEPTH} levels; a config is a few sections deep")
+        alias = self.check_event(yaml.AliasEvent)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+        if not alias:
+            self.composed += 1
+        if isinstance(node, yaml.ScalarNode):
+            self.sizes.setdefault(id(node), 1)
+        return node
+
+    def _size(self, node: yaml.Node) -> int:
+        size = self.sizes.get(id(node))
+        if size is None:  # an alias of a node that is still being composed
+            self._refuse("a recursive alias (a value that contains itself)", node)
+        return size  # type: ignore[return-value]
+
+    def _count(self, node: yaml.Node, children: list[yaml.Node]) -> yaml.Node:
+        size = 1 + sum(self._size(c) for c in children)
+        if size > self.composed + 1 + MAX_ALIAS_VALUES:  # + 1: this node, counted once it returns
+            self._refuse(f"its YAML aliases (&anchor / *alias) add more than {MAX_ALIAS_VALUES:,} values; "
+                         "refused without expanding them", node)
+        self.sizes[id(node)] = size
+        return node
+
+    def compose_sequence_node(self, anchor):  # type: ignore[no-untyped-def]
+        node = super().compose_sequence_node(anchor)
+        return self._count(node, list(node.value))
+
+    def compose_mapping_node(self, anchor):  # type: ignore[no-untyped-def]
+        node = super().compose_mapping_node(anchor)
+        return self._count(node, [c for pair in node.value for c in pair])
+
+
+def load_yaml(text: str, source: str = "config") -> Any:
+    """``yaml.safe_load`` with the limits above; YAML syntax errors stay ``yaml.YAMLError``."""
+    loader = _GuardedLoader(text, source)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def decode_config_bytes(data: bytes, source: str) -> str:
+    """UTF-8 text (UTF-8/16/32 with a byte-order mark are decoded too); anything else is refused."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise ConfigError("", f"{source}: starts with a {encoding.upper()} byte-order mark but is not "
+                                      f"valid {encoding.upper()} (offset {exc.start})") from None
+    if b"\x00" in data:
+        raise ConfigError("", f"{source}: holds NUL bytes, so it is not a text config (UTF-16 or UTF-32 "
+                              "without a byte-order mark? save it as UTF-8)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError("", f"{source}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                              "a config is a UTF-8 YAML file") from None
+
+
+def read_config_text(p: Path) -> str:
+    """The text of config file ``p``: a regular file of at most MAX_CONFIG_BYTES, decoded."""
+    try:
+        st = os.stat(p)
+        if not stat.S_ISREG(st.st_mode):
+            kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+            raise ConfigError("", f"config file {p} is {kind}")
+        if st.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError("", f"config file {p} is {st.st_size:,} bytes; a config is at most "
+                                  f"{MAX_CONFIG_BYTES:,} bytes")
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError("", f"cannot read config file {p}: {exc.strerror}") from None
+    return decode_config_bytes(data, str(p))
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Read a YAML recipe (a file path or the name of a packaged recipe) and apply overrides."""
+    """Read a YAML recipe (a file path or the name of a packaged recipe) and apply overrides.
+
+    Schema only (see ``config_from_dict``); ``ganforge.load_config`` also checks the components."""
     p = resolve_recipe(path)
+    text = read_config_text(p)
     try:
-        text = p.read_text()
-    except OSError as exc:
-        raise ConfigError("", f"cannot read config file {p}: {exc.strerror}") from None
-    try:
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text, str(p))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -272,8 +456,9 @@ def recipe_names() -> list[str]:
 
 
 def resolve_recipe(path: str | Path) -> Path:
-    """A path to a YAML file, or the bare name of a packaged recipe (``ring8``)."""
-    p = Path(path)
+    """A path to a YAML file (``~`` expanded; relative to the current directory), or the bare name of a
+    packaged recipe (``ring8``)."""
+    p = Path(path).expanduser()
     if p.exists():
         return p
     candidate = RECIPES_DIR / f"{path}.yaml"

@@ -9,7 +9,7 @@ is allowed, and an unknown name lists the valid ones.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
 import pydantic
@@ -104,3 +104,68 @@ class Registry(Generic[T]):
             raise  # already names its file or config path (DataError, ConfigError)
         except ValueError as exc:
             raise ConfigError(where, str(exc)) from None
+
+
+# -- plugins: components registered in Python, made usable from the command line ----------------
+
+PLUGIN_GROUP = "ganforge.plugins"  # importlib.metadata entry points of installed packages
+PLUGIN_ENV = "GANFORGE_PLUGINS"  # comma-separated module names
+
+
+class PluginError(GanforgeError):
+    """A plugin module named by --plugin, GANFORGE_PLUGINS or an entry point cannot be imported."""
+
+
+def _import_plugin(name: str, source: str) -> None:
+    import importlib
+
+    try:
+        importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
+            raise PluginError(f"plugin module {name!r} ({source}) not found; it must be importable: a "
+                              "module in the current directory, on PYTHONPATH, or installed") from None
+        raise PluginError(f"plugin module {name!r} ({source}) failed to import: {exc}") from None
+    except GanforgeError:
+        raise
+    except Exception as exc:  # the plugin's own code failed: say which plugin, in one line
+        raise PluginError(f"plugin module {name!r} ({source}) failed to import: "
+                          f"{type(exc).__name__}: {exc}") from None
+
+
+def load_plugins(modules: Iterable[str] = (), environ: Mapping[str, str] | None = None,
+                 entry_points: bool = True) -> list[str]:
+    """Import plugin modules so that their ``@REGISTRY.register(...)`` decorators run; return their names.
+
+    Plugins come from the ``ganforge.plugins`` entry-point group of installed packages (each entry
+    point names a module, or a function that is called once to register), from ``modules`` (the
+    CLI's ``--plugin``) and from the ``GANFORGE_PLUGINS`` environment variable. Importing a plugin
+    runs its code, as any import does: name only your own modules or packages you trust. Explicitly
+    named modules are also looked up in the current directory. Importing twice is harmless (Python
+    caches modules), so a plugin registers its components once.
+    """
+    import importlib.metadata
+    import os
+    import sys
+
+    environ = os.environ if environ is None else environ
+    named = [(m.strip(), "--plugin") for m in modules if m.strip()]
+    named += [(m.strip(), PLUGIN_ENV) for m in environ.get(PLUGIN_ENV, "").split(",") if m.strip()]
+    loaded: list[str] = []
+    if entry_points:
+        for ep in importlib.metadata.entry_points(group=PLUGIN_GROUP):
+            try:
+                obj = ep.load()
+            except Exception as exc:
+                raise PluginError(f"plugin entry point {ep.name!r} = {ep.value!r} (group {PLUGIN_GROUP}) failed "
+                                  f"to load: {type(exc).__name__}: {exc}") from None
+            if callable(obj) and not isinstance(obj, type):
+                obj()
+            loaded.append(ep.value)
+    if named and "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())  # after everything else: a plugin cannot shadow an installed module
+    for name, source in named:
+        _import_plugin(name, source)
+        loaded.append(name)
+    return loaded
+

@@ -14,8 +14,8 @@ import torch
 import yaml
 from torch import Tensor, nn
 
-from ganforge.components import Experiment, build_experiment
-from ganforge.config import Config, config_from_dict
+from ganforge.components import Experiment, build_experiment, config_from_dict
+from ganforge.config import Config
 from ganforge.data.base import Dataset
 from ganforge.errors import CheckpointError, GanforgeError
 from ganforge.io import write_text_atomic

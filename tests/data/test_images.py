@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ganforge.config import config_from_dict
+from ganforge.components import config_from_dict
 from ganforge.data import DATASETS, images
 from ganforge.errors import ConfigError, DataError
 
