@@ -106,6 +106,10 @@ class Wasserstein(Cost):
     """
 
     needs_lipschitz = True
+    # parameters this cost had before issue 11, and what replaces them (named in the config error)
+    retired_params = {"weight_clip": "clipping is the weight_clip regularizer now: remove game.cost.weight_clip "
+                                     "and add game.regularizers: [{name: weight_clip, clip: <value>}] (the original "
+                                     "WGAN), or nothing beside a gradient penalty or spectral norm"}
 
     def discriminator_cost(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
         return d_fake.mean() - d_real.mean()

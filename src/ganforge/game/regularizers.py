@@ -41,12 +41,14 @@ class Regularizer:
             batch norm in D couples across the batch and weight clipping interferes with; such
             combinations are refused (components.check_game).
         lipschitz: it keeps D Lipschitz, as the Wasserstein cost requires.
+        clips_weights: it clamps D's weights (refused beside an input-gradient penalty).
     """
 
     needs_real_grad: bool = False
     needs_fake_grad: bool = False
     input_gradient: bool = False
     lipschitz: bool = False
+    clips_weights: bool = False
 
     def penalty(self, discriminator: nn.Module, real: Tensor, fake: Tensor, d_real: Tensor,
                 d_fake: Tensor, y: Tensor | None, generator: torch.Generator | None,
@@ -171,6 +173,7 @@ class WeightClip(Regularizer):
     input-gradient penalty (components.check_game)."""
 
     lipschitz = True
+    clips_weights = True
 
     def __init__(self, clip: Annotated[float, Field(gt=0)] = 0.01):
         self.clip = clip
