@@ -146,10 +146,41 @@ class Config(Section):
         d.pop("diagnostics", None)  # they read the run, they do not change it
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
-    def accepted_hashes(self) -> tuple[str, str]:
+    def accepted_hashes(self) -> tuple[str, ...]:
         """The hashes a checkpoint of this config may carry: today's, then the earlier rule's (so a run
-        written before device and threads were freed still loads and resumes with its own settings)."""
-        return self.trajectory_hash(), self.trajectory_hash(execution_free=False)
+        written before device and threads were freed still loads and resumes with its own settings),
+        then those of configs written before issue 11 that play the same game (``_before_issue_11``)."""
+        hashes = [self.trajectory_hash(), self.trajectory_hash(execution_free=False)]
+        for raw in _before_issue_11(self.to_dict()):
+            old = Config.model_validate(raw)
+            hashes += [old.trajectory_hash(), old.trajectory_hash(execution_free=False)]
+        return tuple(dict.fromkeys(hashes))
+
+
+def _before_issue_11(d: dict[str, Any]) -> list[dict[str, Any]]:
+    """How a config written before issue 11 spelled the same game as ``d``: the wasserstein cost then
+    clipped D's weights itself (``weight_clip``, default 0.01, null for none), which is now the
+    ``weight_clip`` regularizer, first in the list (the cost's clipping ran before the regularizers')."""
+    game = d["game"]
+    if game["cost"].get("name") != "wasserstein" or set(game["cost"]) != {"name"}:
+        return []
+    regs = game["regularizers"]
+    clips = [i for i, r in enumerate(regs) if r.get("name") == "weight_clip"]
+
+    def spelled(cost: dict[str, Any], regularizers: list[Any]) -> dict[str, Any]:
+        old = copy.deepcopy(d)
+        old["game"]["cost"], old["game"]["regularizers"] = cost, copy.deepcopy(regularizers)
+        return old
+
+    if not clips:
+        return [spelled({"name": "wasserstein", "weight_clip": None}, regs)]
+    if clips != [0]:
+        return []
+    clip = regs[0].get("clip", 0.01)
+    forms = [spelled({"name": "wasserstein", "weight_clip": clip}, regs[1:])]
+    if clip == 0.01:
+        forms.append(spelled({"name": "wasserstein"}, regs[1:]))  # the default, not written out
+    return forms
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
