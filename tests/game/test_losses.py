@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 from scipy import stats
-from torch import nn
 
 from ganforge.game import COSTS
 from ganforge.game.losses import LOG4

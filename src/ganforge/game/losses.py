@@ -12,7 +12,7 @@ D assigns to "real" is sigmoid(logit). log sigmoid(l) = -softplus(-l), log(1 - s
 from __future__ import annotations
 
 import math
-import torch
+
 import torch.nn.functional as F
 from torch import Tensor
 
