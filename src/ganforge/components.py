@@ -12,7 +12,6 @@ from ganforge.data import DATASETS, Dataset
 from ganforge.errors import ConfigError
 from ganforge.game import AUXILIARY, COSTS, PRIORS, REGULARIZERS, AuxiliaryCost, Cost, Prior, Regularizer
 from ganforge.models import DISCRIMINATORS, GENERATORS
-from ganforge.models.layers import auxiliary_heads
 
 _G_CONTEXT = {"latent_dim": 0, "out_shape": (), "n_classes": 0}
 _D_CONTEXT = {"in_shape": (), "n_classes": 0}
@@ -83,13 +82,16 @@ def check_game(cfg: Config) -> None:
                 "add game.regularizers: [{name: weight_clip, clip: 0.01}] (the original WGAN: what this cost "
                 "did by itself before ganforge issue 11) or [{name: gradient_penalty}] (WGAN-GP), or set "
                 "spectral_norm: true in model.discriminator")
-    heads = auxiliary_heads(d_params)
+    # the heads D will have, when its class says (``auxiliary_heads(params)``; a discriminator
+    # registered without it is checked when built: forward_aux must exist)
+    heads_of = getattr(DISCRIMINATORS.get(d.name), "auxiliary_heads", None)
+    heads: dict[str, str] | None = None if heads_of is None else heads_of(d_params)
     read: set[str] = set()
     for i, aux in enumerate(game.auxiliary):
         cls = AUXILIARY.get(aux.name)
         needed = tuple(getattr(cls, "heads", ()))
         read.update(needed)
-        missing = [h for h in needed if h not in heads]
+        missing = [] if heads is None else [h for h in needed if h not in heads]
         if missing:
             hint = getattr(cls, "HINT", "use a discriminator with that head")
             raise ConfigError(f"game.auxiliary.{i}",
@@ -102,7 +104,7 @@ def check_game(cfg: Config) -> None:
         check = getattr(cls, "check_config", None)
         if check is not None:
             check(PRIORS.validate(game.prior.name, game.prior.params, "game.prior"), d_params)
-    for head, param in heads.items():
+    for head, param in (heads or {}).items():
         if head not in read:
             readers = [n for n in AUXILIARY.names() if head in getattr(AUXILIARY.get(n), "heads", ())]
             fix = f"add game.auxiliary: [{{name: {readers[0]}}}]" if readers else "remove it"

@@ -1,4 +1,5 @@
-"""The heads that the config check expects (layers.auxiliary_heads) are the heads D really has."""
+"""The heads that the config check expects (each discriminator class's ``auxiliary_heads(params)``)
+are the heads D really has."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import torch
 
 from ganforge.components import _D_CONTEXT
 from ganforge.models import DISCRIMINATORS
-from ganforge.models.layers import auxiliary_heads
 
 
 @pytest.mark.parametrize("name", ["dcgan", "resnet"])
@@ -19,4 +19,10 @@ def test_auxiliary_heads_match_forward_aux(name, extra):
     torch.manual_seed(0)
     d = DISCRIMINATORS.build(name, params, where="model.discriminator", in_shape=(1, 8, 8), n_classes=5)
     _, aux = d.forward_aux(torch.randn(4, 1, 8, 8), torch.arange(4))
-    assert set(aux) == set(auxiliary_heads(resolved))
+    assert set(aux) == set(DISCRIMINATORS.get(name).auxiliary_heads(resolved))
+
+
+def test_every_discriminator_says_which_heads_it_has():
+    for name in DISCRIMINATORS.names():
+        assert callable(getattr(DISCRIMINATORS.get(name), "auxiliary_heads", None)), name
+    assert DISCRIMINATORS.get("mlp").auxiliary_heads({"pack": 2}) == {}

@@ -66,6 +66,11 @@ class MLPDiscriminator(nn.Module):
     A conditional discriminator (``n_classes > 0``) uses a projection head (Miyato & Koyama 2018).
     """
 
+    @staticmethod
+    def auxiliary_heads(params: dict) -> dict[str, str]:
+        """No auxiliary heads (no ``forward_aux``), whatever the parameters."""
+        return {}
+
     def __init__(self, in_shape: tuple[int, ...], n_classes: int = 0,
                  widths: list[Width] = [256, 256, 256],  # noqa: B006
                  activation: Activation = "leaky_relu", spectral_norm: bool = False,
