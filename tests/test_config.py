@@ -20,11 +20,11 @@ def error(raw, overrides=()) -> ConfigError:
 
 
 def test_defaults_and_a_valid_dict():
-    cfg = config_from_dict({"game": {"cost": {"name": "wasserstein", "weight_clip": 0.05}},
+    cfg = config_from_dict({"game": {"cost": {"name": "wasserstein"}, "regularizers": [{"name": "weight_clip", "clip": 0.05}]},
                             "train": {"steps": 10, "batch_size": 8},
                             "model": {"discriminator": {"name": "mlp", "widths": [4, 4]}}})
     assert isinstance(cfg, Config)
-    assert cfg.game.cost.name == "wasserstein" and cfg.game.cost.params == {"weight_clip": 0.05}
+    assert cfg.game.cost.name == "wasserstein" and cfg.game.regularizers[0].params == {"clip": 0.05}
     assert cfg.train.steps == 10 and cfg.train.batch_size == 8 and cfg.train.n_critic == 1
     assert cfg.model.discriminator.params == {"widths": [4, 4]}
     assert cfg.model.generator.name == "mlp" and cfg.model.generator.params == {}
@@ -80,7 +80,7 @@ def test_component_context_is_not_a_user_key():
     ({}, ["optim.discriminator.name=adagrad"], "optim.discriminator.name", ["adam", "sgd", "adagrad"]),
     ({}, ["train.update=sequential"], "train.update", ["alternating", "simultaneous"]),
     ({}, ["model.discriminator.pack=0"], "model.discriminator.pack", ["greater than 0"]),
-    ({}, ["game.cost.name=wasserstein", "game.cost.weight_clip=-0.1"], "game.cost.weight_clip", ["greater than 0"]),
+    ({}, ["game.regularizers=[{name: weight_clip, clip: -0.1}]"], "game.regularizers.0.clip", ["greater than 0"]),
 ])
 def test_bad_values_name_the_path_and_the_constraint(raw, overrides, path, words):
     e = error(raw, overrides)

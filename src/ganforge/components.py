@@ -21,9 +21,15 @@ _D_CONTEXT = {"in_shape": (), "n_classes": 0}
 
 
 def validate(cfg: Config) -> None:
-    """Check every component name and parameter; raise ConfigError naming the config path."""
+    """Check every component name and parameter, then how the game's parts fit together
+    (``check_game``); raise ConfigError naming the config path."""
     DATASETS.validate(cfg.data.name, cfg.data.params, "data")
     PRIORS.validate(cfg.game.prior.name, cfg.game.prior.params, "game.prior")
+    retired = getattr(COSTS.get(cfg.game.cost.name, "game.cost.name"), "retired_params", {})
+    for key in cfg.game.cost.params:
+        if key in retired:
+            raise ConfigError(f"game.cost.{key}", f"the {cfg.game.cost.name} cost no longer takes {key!r}; "
+                                                  f"{retired[key]}")
     COSTS.validate(cfg.game.cost.name, cfg.game.cost.params, "game.cost")
     for i, reg in enumerate(cfg.game.regularizers):
         REGULARIZERS.validate(reg.name, reg.params, f"game.regularizers.{i}")
@@ -32,6 +38,83 @@ def validate(cfg: Config) -> None:
     GENERATORS.validate(cfg.model.generator.name, cfg.model.generator.params, "model.generator", _G_CONTEXT)
     DISCRIMINATORS.validate(cfg.model.discriminator.name, cfg.model.discriminator.params,
                             "model.discriminator", _D_CONTEXT)
+    check_game(cfg)
+
+
+def _regularizer_list(cfg: Config, which: str) -> str:
+    found = [f"{r.name} (game.regularizers.{i})" for i, r in enumerate(cfg.game.regularizers)
+             if getattr(REGULARIZERS.get(r.name), which, False)]
+    return ", ".join(found)
+
+
+def check_game(cfg: Config) -> None:
+    """Refuse combinations of valid components that do not make a sound game, naming the config
+    paths and the reason. Runs on the config alone, before anything is built:
+
+    - an input-gradient penalty (gradient_penalty, r1, r2) beside weight clipping, or beside batch
+      norm in D (Gulrajani et al. 2017, sections 3 and 4);
+    - a cost that needs a Lipschitz D (wasserstein) with nothing that constrains D;
+    - a discriminator head that no auxiliary cost trains, an auxiliary cost without its head, or
+      without the prior it needs (InfoGAN).
+    """
+    game, d = cfg.game, cfg.model.discriminator
+    d_params = DISCRIMINATORS.validate(d.name, d.params, "model.discriminator", _D_CONTEXT)
+    regs = [(i, r.name, REGULARIZERS.get(r.name)) for i, r in enumerate(game.regularizers)]
+    penalties = _regularizer_list(cfg, "input_gradient")
+    if penalties:
+        for i, name, reg in regs:
+            if getattr(reg, "clips_weights", False):
+                raise ConfigError(
+                    f"game.regularizers.{i}",
+                    f"{name} cannot be combined with the input-gradient penalty {penalties}: weight clipping "
+                    "bounds D's Lipschitz constant by constraining its weights, which pushes the critic towards "
+                    "overly simple functions and works against the penalty that enforces the constraint on the "
+                    "gradient itself (Gulrajani et al. 2017, section 3); keep one of them")
+        if d_params.get("batch_norm"):
+            raise ConfigError(
+                "model.discriminator.batch_norm",
+                f"batch norm in D cannot be combined with the input-gradient penalty {penalties}: the penalty "
+                "constrains the gradient of D's output with respect to each input separately, and batch norm "
+                "makes each output depend on the whole batch (Gulrajani et al. 2017, section 4); set "
+                "batch_norm: false (spectral_norm: true is compatible), or drop the penalty")
+    if getattr(COSTS.get(game.cost.name), "needs_lipschitz", False):
+        if not _regularizer_list(cfg, "lipschitz") and not d_params.get("spectral_norm"):
+            raise ConfigError(
+                "game.cost",
+                f"the {game.cost.name} cost needs a Lipschitz critic, and nothing in this config constrains D; "
+                "add game.regularizers: [{name: weight_clip, clip: 0.01}] (the original WGAN: what this cost "
+                "did by itself before ganforge issue 11) or [{name: gradient_penalty}] (WGAN-GP), or set "
+                "spectral_norm: true in model.discriminator")
+    # the heads D will have, when its class says (``auxiliary_heads(params)``; a discriminator
+    # registered without it is checked when built: forward_aux must exist)
+    heads_of = getattr(DISCRIMINATORS.get(d.name), "auxiliary_heads", None)
+    heads: dict[str, str] | None = None if heads_of is None else heads_of(d_params)
+    read: set[str] = set()
+    for i, aux in enumerate(game.auxiliary):
+        cls = AUXILIARY.get(aux.name)
+        needed = tuple(getattr(cls, "heads", ()))
+        read.update(needed)
+        missing = [] if heads is None else [h for h in needed if h not in heads]
+        if missing:
+            hint = getattr(cls, "HINT", "use a discriminator with that head")
+            raise ConfigError(f"game.auxiliary.{i}",
+                              f"{aux.name} reads the discriminator's {missing[0]!r} head, which model.discriminator "
+                              f"({d.name} with these parameters) does not have; {hint}")
+        prior = getattr(cls, "required_prior", None)
+        if prior is not None and game.prior.name != prior:
+            raise ConfigError("game.prior.name", f"the {aux.name} auxiliary cost (game.auxiliary.{i}) needs the "
+                                                 f"{prior!r} prior, got {game.prior.name!r}")
+        check = getattr(cls, "check_config", None)
+        if check is not None:
+            check(PRIORS.validate(game.prior.name, game.prior.params, "game.prior"), d_params)
+    for head, param in (heads or {}).items():
+        if head not in read:
+            readers = [n for n in AUXILIARY.names() if head in getattr(AUXILIARY.get(n), "heads", ())]
+            fix = f"add game.auxiliary: [{{name: {readers[0]}}}]" if readers else "remove it"
+            raise ConfigError(f"model.discriminator.{param}",
+                              f"adds the discriminator head {head!r}, which no auxiliary cost trains: the game "
+                              f"would be played with a dead head (and DDP would wait for its gradients); {fix}, "
+                              f"or remove model.discriminator.{param}")
 
 
 @dataclass

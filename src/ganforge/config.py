@@ -225,8 +225,35 @@ class Config(Section):
 
     def earlier_spellings(self) -> list[Config]:
         """Configs that spelled this same trajectory differently under an earlier schema (a component
-        parameter that moved, say); their hashes, under every rule, are accepted too. None so far."""
+        parameter that moved, say); their hashes, under every rule, are accepted too: so far, the
+        wasserstein cost's own weight clipping before issue 11 (``_before_issue_11``)."""
+        return [Config.model_validate(raw) for raw in _before_issue_11(self.to_dict())]
+
+
+def _before_issue_11(d: dict[str, Any]) -> list[dict[str, Any]]:
+    """How a config written before issue 11 spelled the same game as ``d``: the wasserstein cost then
+    clipped D's weights itself (``weight_clip``, default 0.01, null for none), which is now the
+    ``weight_clip`` regularizer, first in the list (the cost's clipping ran before the regularizers')."""
+    game = d["game"]
+    if game["cost"].get("name") != "wasserstein" or set(game["cost"]) != {"name"}:
         return []
+    regs = game["regularizers"]
+    clips = [i for i, r in enumerate(regs) if r.get("name") == "weight_clip"]
+
+    def spelled(cost: dict[str, Any], regularizers: list[Any]) -> dict[str, Any]:
+        old = copy.deepcopy(d)
+        old["game"]["cost"], old["game"]["regularizers"] = cost, copy.deepcopy(regularizers)
+        return old
+
+    if not clips:
+        return [spelled({"name": "wasserstein", "weight_clip": None}, regs)]
+    if clips != [0]:
+        return []
+    clip = regs[0].get("clip", 0.01)
+    forms = [spelled({"name": "wasserstein", "weight_clip": clip}, regs[1:])]
+    if clip == 0.01:
+        forms.append(spelled({"name": "wasserstein"}, regs[1:]))  # the default, not written out
+    return forms
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:

@@ -167,3 +167,99 @@ def test_weight_clip_regularizer_clamps_after_step():
     reg.after_discriminator_step(d)
     torch.testing.assert_close(d.weight.detach(), torch.tensor([[0.01, -0.001, -0.01], [0.002, 0.0, 0.01]]))
     torch.testing.assert_close(d.bias.detach(), torch.tensor([-0.01, 0.004]))
+
+
+# -- packed discriminators (PacGAN): penalties per pack --------------------------------------------
+
+def linear_packed_d(pack: int, seed: int = 3):
+    """The MLP D with no hidden layer: D(pack X) = <w, X> + b over the pack's concatenated inputs,
+    whose gradient with respect to the whole pack is w, exactly."""
+    from ganforge.models import DISCRIMINATORS
+
+    torch.manual_seed(seed)
+    d = DISCRIMINATORS.build("mlp", {"widths": [], "pack": pack}, where="model.discriminator", in_shape=(3,),
+                             n_classes=0).double()
+    return d, d.head.weight.detach().flatten()  # w: (3 * pack,)
+
+
+@pytest.mark.parametrize("pack", [1, 4])
+def test_r1_and_r2_on_a_packed_linear_d_are_half_gamma_norm_w_squared(pack):
+    # the packed D is a function of the pack's input X in R^(3 pack); R1 = gamma/2 ||dD/dX||^2 = gamma/2 ||w||^2
+    # (before issue 11 it was pack times that: the pack's logit, repeated for each member, was summed)
+    d, w = linear_packed_d(pack)
+    real, fake = data(shape=(8, 3))
+    for name in ("r1", "r2"):
+        p = call(build(name, gamma=4.0), d, real, fake)
+        assert p.item() == pytest.approx(0.5 * 4.0 * float(w @ w), rel=1e-12), name
+
+
+@pytest.mark.parametrize("pack", [1, 4])
+def test_gradient_penalty_on_a_packed_linear_d_targets_the_pack_gradient_norm(pack):
+    d, w = linear_packed_d(pack)
+    real, fake = data(shape=(8, 3))
+    norm = float(w.norm())
+    p = call(build("gradient_penalty", weight=10.0), d, real, fake)
+    assert p.item() == pytest.approx(10.0 * (norm - 1.0) ** 2, rel=1e-9)
+    p = call(build("gradient_penalty", weight=2.0, target=norm), d, real, fake)
+    assert abs(p.item()) < 1e-9
+
+
+def test_gradient_penalty_interpolates_whole_packs():
+    """One eps per pack: each pack's interpolate lies on the line between its real and fake pack."""
+    d, _ = linear_packed_d(4)
+    seen = []
+    forward = d.forward
+    d.forward = lambda x, y=None: (seen.append(x.detach().clone()), forward(x, y))[1]
+    real, fake = data(shape=(8, 3))
+    call(build("gradient_penalty"), d, real, fake, seed=5)
+    x_hat = seen[-1]
+    eps = ((x_hat - fake) / (real - fake))[:, 0]  # (8,)
+    torch.testing.assert_close((x_hat - fake) / (real - fake), eps[:, None].expand(8, 3))
+    packs = eps.view(4, 2)  # packs[k, j]: member k of pack j (examples j, j + 2, j + 4, j + 6)
+    torch.testing.assert_close(packs, packs[:1].expand(4, 2))
+    assert packs[0, 0] != packs[0, 1]
+    # the draws: 2 packs, one U(0, 1) each, from the given stream
+    torch.testing.assert_close(packs[0], torch.rand(2, generator=torch.Generator().manual_seed(5)).double())
+
+
+def test_pack_penalty_is_the_penalty_of_the_packed_input():
+    """An independent reference for a non-linear packed D: R1 per pack equals R1 of the same D
+    written as an ordinary D of the packs' concatenated inputs."""
+    from ganforge.models import DISCRIMINATORS
+
+    torch.manual_seed(0)
+    packed = DISCRIMINATORS.build("mlp", {"widths": [16, 16], "pack": 2}, where="d", in_shape=(3,), n_classes=0).double()
+    real, fake = data(shape=(8, 3))
+    p = call(build("r1", gamma=2.0), packed, real, fake)
+    x = real.view(2, 4, 3).transpose(0, 1).reshape(4, 6)  # packs j = (example j, example j + 4)
+    plain = nn.Sequential(packed.body, packed.head)
+    x = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(plain(x).sum(), x)
+    assert p.item() == pytest.approx(0.5 * 2.0 * g.pow(2).sum(1).mean().item(), rel=1e-10)
+
+
+# -- distributed runs: draws for the global batch ---------------------------------------------------
+
+def test_gradient_penalty_draws_for_the_global_batch_and_keeps_the_rank_slice():
+    """On W processes each rank draws the global batch's eps and keeps [rank::W], as the latents and
+    real batches do: the ranks' interpolates are the 1-process interpolates' slices, and every rank's
+    stream ends where the 1-process stream does (before issue 11 it drew only its local count, so the
+    stream, and every later latent batch, drifted)."""
+    real, fake = data(shape=(8, 2, 3, 3))
+    reg = build("gradient_penalty")
+    one, gen = Quadratic(), torch.Generator().manual_seed(11)
+    reg.penalty(one, real, fake, one(real), one(fake), None, gen)
+    after_one = torch.rand(3, generator=gen)
+    for world in (2, 4):
+        for rank in range(world):
+            d, gen = Quadratic(), torch.Generator().manual_seed(11)
+            r, f = real[rank::world], fake[rank::world]
+            reg.penalty(d, r, f, d(r), d(f), None, gen, (rank, world))
+            torch.testing.assert_close(d.inputs[-1], one.inputs[-1][rank::world], rtol=0, atol=0)
+            torch.testing.assert_close(torch.rand(3, generator=gen), after_one, rtol=0, atol=0)
+
+
+def test_regularizer_flags():
+    flags = {name: (type(build(name)).input_gradient, type(build(name)).lipschitz) for name in REGULARIZERS.names()}
+    assert flags == {"gradient_penalty": (True, True), "r1": (True, False), "r2": (True, False),
+                     "weight_clip": (False, True)}

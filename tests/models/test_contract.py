@@ -253,25 +253,49 @@ def test_pacgan_discriminator():
     x = x_batch("mlp", n=12)
     out = d(x)
     assert out.shape == (12,)
-    packs = out.view(3, 4)
-    assert torch.equal(packs, packs[:, :1].expand(3, 4))  # one logit per pack, for each member
-    assert len(set(packs[:, 0].tolist())) == 3
+    packs = out.view(4, 3)  # pack j holds examples j, j + 3, j + 6, j + 9
+    assert torch.equal(packs, packs[:1].expand(4, 3))  # one logit per pack, for each member
+    assert len(set(packs[0].tolist())) == 3
     # a pack's logit depends on all its members and only on them
     x2 = x.clone()
-    x2[5] += 1.0
-    out2 = d(x2).view(3, 4)
-    assert torch.equal(out2[0], packs[0]) and torch.equal(out2[2], packs[2])
-    assert not torch.equal(out2[1], packs[1])
+    x2[7] += 1.0  # a member of pack 1
+    out2 = d(x2).view(4, 3)
+    assert torch.equal(out2[:, 0], packs[:, 0]) and torch.equal(out2[:, 2], packs[:, 2])
+    assert not torch.equal(out2[:, 1], packs[:, 1])
+    # the pack's input is its members' features side by side, in member order
+    feats = x.flatten(1)
+    pack1 = torch.cat([feats[1], feats[4], feats[7], feats[10]])
+    torch.testing.assert_close(d.head(d.body(pack1[None])).squeeze(), out[1], rtol=0, atol=1e-6)
     for n in (6, 13):
         with pytest.raises(ValueError, match="pack"):
             d(x_batch("mlp", n=n))
+
+
+@pytest.mark.parametrize("options", [{"pack": 4}, {"minibatch_std": True}, {"pack": 2, "minibatch_std": True}],
+                         ids=["pack", "minibatch_std", "both"])
+def test_coupled_discriminator_on_a_rank_slice_equals_the_global_batch(options):
+    """Each of W processes takes the slice [rank::W] of the global batch (data/loader.py). PacGAN packs
+    and minibatch-std groups are strided, so a slice forms exactly the global batch's packs and
+    groups: D's logits on the slices are the global logits' slices, and N processes can follow the
+    1-process trajectory."""
+    d = make_d("mlp", **options)
+    x = x_batch("mlp", n=32)
+    out = d(x)
+    for world in (2, 4):
+        for rank in range(world):
+            torch.testing.assert_close(d(x[rank::world]), out[rank::world], rtol=0, atol=1e-6)
 
 
 def test_pacgan_conditional_discriminator():
     d = make_d("mlp", pack=2, n_classes=3)
     x = x_batch("mlp")
     out = d(x, torch.zeros(N, dtype=torch.long))
-    assert out.shape == (N,) and torch.equal(out[0::2], out[1::2])
+    assert out.shape == (N,) and torch.equal(out[: N // 2], out[N // 2 :])
+    # members share the label of the pack's first member (examples 0 .. N/2 - 1)
+    y = torch.arange(N) % 3
+    y2 = y.clone()
+    y2[N // 2 :] = (y2[N // 2 :] + 1) % 3  # change only the second members' labels
+    torch.testing.assert_close(d(x, y), d(x, y2), rtol=0, atol=0)
 
 
 def test_spectral_norm_bounds_the_largest_singular_value():

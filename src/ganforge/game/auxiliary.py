@@ -30,7 +30,16 @@ _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 class AuxiliaryCost:
-    """Extra terms added to J(D) and J(G)."""
+    """Extra terms added to J(D) and J(G).
+
+    Attributes (checked against the config before anything is built, components.check_game):
+        heads: the discriminator's auxiliary heads (``forward_aux`` keys) this cost reads; a head
+            that no cost reads, or a cost without its head, is refused.
+        required_prior: the registered prior this cost needs, or None.
+    """
+
+    heads: tuple[str, ...] = ()
+    required_prior: str | None = None
 
     def discriminator_term(self, aux_real: dict[str, Tensor], aux_fake: dict[str, Tensor], y: Tensor | None,
                            z: Tensor, prior: Prior) -> Tensor | None:
@@ -68,6 +77,7 @@ class ACGANCost(AuxiliaryCost):
     """
 
     HINT = "set model.discriminator.conditioning: acgan"
+    heads = ("class_logits",)
 
     def __init__(self, weight: NonNegFloat = 1.0, classify_fakes: bool = True):
         self.weight, self.classify_fakes = weight, classify_fakes
@@ -117,11 +127,24 @@ class InfoGANCost(AuxiliaryCost):
 
     MIN_LOGSTD = -5.0
     HINT = "set model.discriminator.info_categorical / info_continuous to the prior's codes"
+    heads = ("code_logits", "code_mean", "code_logstd")
+    required_prior = "infogan"
 
     def __init__(self, weight_categorical: NonNegFloat = 1.0, weight_continuous: NonNegFloat = 0.1,
                  learn_std: bool = True):
         self.weight_categorical, self.weight_continuous = weight_categorical, weight_continuous
         self.learn_std = learn_std
+
+    @staticmethod
+    def check_config(prior_params: dict, d_params: dict) -> None:
+        """The Q head must predict the prior's codes (read from the config, before anything is built)."""
+        want = (list(prior_params.get("categorical", [])), int(prior_params.get("continuous", 0)))
+        got = (list(d_params.get("info_categorical", [])), int(d_params.get("info_continuous", 0)))
+        if got != want:
+            raise ConfigError("model.discriminator.info_categorical",
+                              f"the Q head predicts categorical codes {got[0]} and {got[1]} continuous ones, but "
+                              f"game.prior has categorical {want[0]} and continuous {want[1]}; set "
+                              "model.discriminator.info_categorical / info_continuous to the prior's codes")
 
     def mutual_information_cost(self, aux_fake: dict[str, Tensor], z: Tensor, prior: Prior) -> Tensor:
         """The cost above, from the Q head's outputs on G(z) and the codes inside z."""

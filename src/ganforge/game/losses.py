@@ -2,7 +2,8 @@
 
 Every formulation is registered in ``COSTS`` and gives, from D's raw logits on real and fake
 examples, the discriminator's cost J(D) and the generator's cost J(G). Nothing here calls
-``backward`` or touches an optimizer: the trainer does (docs/architecture.md).
+``backward``, touches an optimizer or changes D's weights: the trainer does, and constraints on D
+(weight clipping, penalties) are regularizers (regularizers.py; docs/architecture.md).
 
 Notation: ``d_real = D(x)`` and ``d_fake = D(G(z))`` are logits of shape (N,); the probability that
 D assigns to "real" is sigmoid(logit). log sigmoid(l) = -softplus(-l), log(1 - sigmoid(l)) = -softplus(l).
@@ -11,12 +12,9 @@ D assigns to "real" is sigmoid(logit). log sigmoid(l) = -softplus(-l), log(1 - s
 from __future__ import annotations
 
 import math
-from typing import Annotated
 
-import torch
 import torch.nn.functional as F
-from pydantic import Field
-from torch import Tensor, nn
+from torch import Tensor
 
 from ganforge.registry import Registry
 
@@ -29,11 +27,13 @@ class Cost:
     Attributes:
         probabilistic: D's sigmoid(logit) is a probability of "real" (so D = 1/2 at equilibrium).
         generator_needs_real: J(G) depends on D's logits for real examples (relativistic costs).
-        fusable: J(D) is a sum of per-example terms, so real and fake may share one D pass.
+        needs_lipschitz: the cost is only meaningful for a Lipschitz D (the Wasserstein critic); the
+            config must then constrain D (components.check_game).
     """
 
     probabilistic: bool = False
     generator_needs_real: bool = False
+    needs_lipschitz: bool = False
 
     def discriminator_cost(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
         """J(D) from logits ``d_real (N,)`` and ``d_fake (M,)``; a scalar."""
@@ -46,9 +46,6 @@ class Cost:
     def value(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
         """The value of the game V(D, G) that D maximizes: minus J(D)."""
         return -self.discriminator_cost(d_real, d_fake)
-
-    def after_discriminator_step(self, discriminator: nn.Module) -> None:
-        """A projection applied after each D update (weight clipping for the Wasserstein critic)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -98,38 +95,27 @@ class NonSaturating(Cost):
         return F.softplus(-d_fake).mean()
 
 
-def clip_weights_(module: nn.Module, clip: float) -> None:
-    """Clamp every parameter of ``module`` to [-clip, clip] in place (WGAN's Lipschitz constraint)."""
-    with torch.no_grad():
-        params = [p for p in module.parameters()]
-        if params:
-            torch._foreach_clamp_min_(params, -clip)
-            torch._foreach_clamp_max_(params, clip)
-
-
 @COSTS.register("wasserstein")
 class Wasserstein(Cost):
     """WGAN critic (Arjovsky et al. 2017): J(D) = E D(G(z)) - E D(x), J(G) = -E D(G(z)).
 
-    ``weight_clip`` clamps the critic's weights after each step (the original Lipschitz constraint);
-    set it to null when a gradient penalty (WGAN-GP) or spectral norm enforces the constraint instead.
+    The critic must be kept (approximately) 1-Lipschitz, which this cost does not do itself: name the
+    constraint in the config, ``weight_clip`` (the original WGAN, clip 0.01), ``gradient_penalty``
+    (WGAN-GP) or a spectrally normalized D. A config without one is refused (``needs_lipschitz``).
+    Before issue 11 this cost clipped D's weights at 0.01 by itself, even beside a gradient penalty.
     """
 
-    def __init__(self, weight_clip: Annotated[float, Field(gt=0)] | None = 0.01):
-        self.weight_clip = weight_clip
+    needs_lipschitz = True
+    # parameters this cost had before issue 11, and what replaces them (named in the config error)
+    retired_params = {"weight_clip": "clipping is the weight_clip regularizer now: remove game.cost.weight_clip "
+                                     "and add game.regularizers: [{name: weight_clip, clip: <value>}] (the original "
+                                     "WGAN), or nothing beside a gradient penalty or spectral norm"}
 
     def discriminator_cost(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
         return d_fake.mean() - d_real.mean()
 
     def generator_cost(self, d_fake: Tensor, d_real: Tensor | None = None) -> Tensor:
         return -d_fake.mean()
-
-    def after_discriminator_step(self, discriminator: nn.Module) -> None:
-        if self.weight_clip is not None:
-            clip_weights_(discriminator, self.weight_clip)
-
-    def __repr__(self) -> str:
-        return f"Wasserstein(weight_clip={self.weight_clip})"
 
 
 @COSTS.register("hinge")

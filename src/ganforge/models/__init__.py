@@ -9,6 +9,12 @@ Contracts (see docs/architecture.md):
 - a discriminator whose output for one example depends on the others in the batch (batch norm,
   minibatch standard deviation, packing) sets ``batch_coupled = True``; the trainer then never mixes
   real and fake examples in one forward pass.
+- a packed discriminator (PacGAN) has a ``pack`` attribute and returns each pack's logit for each
+  member; pack ``j`` of a batch of N holds the examples ``j, j + N/pack, ...`` (strided), which the
+  regularizers rely on to take input-gradient penalties per pack (game/regularizers.py).
+- a discriminator class says which auxiliary heads (``forward_aux`` keys) given parameters add,
+  ``auxiliary_heads(params) -> {head: parameter}``, so the config can be checked against the
+  auxiliary costs before anything is built (components.check_game).
 """
 
 from torch import nn

@@ -45,6 +45,7 @@ from ganforge.models.layers import (
     DiscriminatorHeads,
     NonNegInt,
     Width,
+    auxiliary_heads,
     check_image_input,
     check_labels,
     check_latent_input,
@@ -124,6 +125,9 @@ class DCGANDiscriminator(nn.Module):
     examples of a batch (``batch_coupled``), so it is off by default (gradient penalties and mixed
     real/fake passes assume a per-example D). ``spectral_norm`` normalizes every weight instead.
     """
+
+    # the auxiliary heads that given (resolved) parameters add, read by the config check
+    auxiliary_heads = staticmethod(auxiliary_heads)
 
     def __init__(self, in_shape: tuple[int, ...], n_classes: int = 0,
                  ndf: Width = 64,  # channels of the first layer (next to the image)

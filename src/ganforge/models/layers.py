@@ -259,6 +259,18 @@ def resolve_d_conditioning(conditioning: str, n_classes: int, who: str) -> str:
     return conditioning
 
 
+def auxiliary_heads(params: dict) -> dict[str, str]:
+    """The auxiliary heads (``forward_aux`` keys) that a discriminator's resolved parameters add, each
+    with the parameter that adds it (for config errors); read before anything is built."""
+    heads: dict[str, str] = {}
+    if params.get("conditioning") == "acgan":
+        heads["class_logits"] = "conditioning"
+    if params.get("info_categorical") or params.get("info_continuous"):
+        which = "info_categorical" if params.get("info_categorical") else "info_continuous"
+        heads.update(dict.fromkeys(("code_logits", "code_mean", "code_logstd"), which))
+    return heads
+
+
 class DiscriminatorHeads(nn.Module):
     """What D computes from its body's feature vector ``h (N, F)``: the logit and auxiliary heads.
 

@@ -59,8 +59,17 @@ class MLPDiscriminator(nn.Module):
     Options against mode collapse: ``minibatch_std`` appends the batch's feature spread before the
     last layer; ``pack`` > 1 makes D judge ``pack`` examples jointly (PacGAN, Lin et al. 2018): the
     logit of each pack is returned for each of its members, so costs keep their per-example form.
+    Pack ``j`` of a batch of N holds the examples ``j, j + N/pack, j + 2 N/pack, ...`` (strided, as
+    minibatch-std groups are): a process's slice ``[rank::world_size]`` of the global batch then
+    forms exactly the global batch's packs, so N processes follow the 1-process trajectory; packs of
+    consecutive examples would differ between 1 and N processes.
     A conditional discriminator (``n_classes > 0``) uses a projection head (Miyato & Koyama 2018).
     """
+
+    @staticmethod
+    def auxiliary_heads(params: dict) -> dict[str, str]:
+        """No auxiliary heads (no ``forward_aux``), whatever the parameters."""
+        return {}
 
     def __init__(self, in_shape: tuple[int, ...], n_classes: int = 0,
                  widths: list[Width] = [256, 256, 256],  # noqa: B006
@@ -89,16 +98,18 @@ class MLPDiscriminator(nn.Module):
             raise ValueError(f"discriminator expects x of shape (N, {self.in_shape}), got {tuple(x.shape)}")
         if n % self.pack:
             raise ValueError(f"PacGAN discriminator with pack={self.pack} needs a batch divisible by it, got {n}")
+        if self.pack > 1:  # (N, ...) -> (N/pack, pack * features); row j = examples j, j + N/pack, ...
+            x = x.reshape(self.pack, n // self.pack, -1).transpose(0, 1)
         h = self.body(x.reshape(n // self.pack, -1))  # (N/pack, width)
         if self.minibatch_std is not None:
             h = self.minibatch_std(h)
         out = self.head(h).squeeze(1)  # (N/pack,)
         if self.projection is not None:
             check_labels(y, self.n_classes, n, "discriminator")
-            y_pack = y[:: self.pack]  # members of a pack share the first member's label
+            y_pack = y[: n // self.pack]  # members of a pack share the first member's label
             out = out + (self.projection(y_pack) * h).sum(dim=1)
         if self.pack > 1:
-            out = out.repeat_interleave(self.pack)
+            out = out.repeat(self.pack)  # example i gets the logit of pack i mod (N/pack)
         return out
 
 

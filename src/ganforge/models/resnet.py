@@ -34,6 +34,7 @@ from ganforge.models.layers import (
     ResidualDBlock,
     ResidualGBlock,
     Width,
+    auxiliary_heads,
     check_image_input,
     check_labels,
     check_latent_input,
@@ -88,6 +89,9 @@ class ResNetGenerator(nn.Module):
 @DISCRIMINATORS.register("resnet")
 class ResNetDiscriminator(nn.Module):
     """D(x, y): residual blocks down to ``base x base``, one more block, ReLU, global sum pool, heads."""
+
+    # the auxiliary heads that given (resolved) parameters add, read by the config check
+    auxiliary_heads = staticmethod(auxiliary_heads)
 
     def __init__(self, in_shape: tuple[int, ...], n_classes: int = 0,
                  ndf: Width = 64,  # channels of the first block

@@ -246,7 +246,7 @@ class Trainer:
         d_cost = exp.cost.discriminator_cost(d_real, d_fake)
         penalty = torch.zeros((), device=d_cost.device)
         for reg in regs:
-            p = reg.penalty(exp.discriminator, real, fake, d_real, d_fake, y, s.rng)
+            p = reg.penalty(exp.discriminator, real, fake, d_real, d_fake, y, s.rng, (self.rank, self.world_size))
             if p is not None:
                 penalty = penalty + p
         for aux in exp.auxiliary:
@@ -297,7 +297,6 @@ class Trainer:
     def _after_d_step(self) -> None:
         exp = self.experiment
         assert exp is not None
-        exp.cost.after_discriminator_step(exp.discriminator)
         for reg in exp.regularizers:
             reg.after_discriminator_step(exp.discriminator)
 
