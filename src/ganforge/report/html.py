@@ -38,8 +38,8 @@ from ganforge.errors import GanforgeError  # noqa: E402
 from ganforge.io import write_text_atomic  # noqa: E402
 from ganforge.report.figures import _pick, figure4, scatter_over_training  # noqa: E402
 
-_KIND_COLORS = {"overpowering": "#c0392b", "mode_collapse": "#8e44ad", "oscillation": "#d35400",
-                "non_finite": "#2c3e50"}
+_KIND_COLORS = {"overpowering": "#c0392b", "mode_collapse": "#8e44ad", "missed_modes": "#6c3483",
+                "low_quality": "#b9770e", "oscillation": "#d35400", "non_finite": "#2c3e50"}
 
 _CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0; color: #222;
@@ -357,8 +357,8 @@ def _mode_histogram(run: _Run, snaps: list[tuple[int, dict[str, np.ndarray]]]) -
 
 def _events_html(events: list[Event]) -> str:
     if not events:
-        return '<div class="ok">No warnings: no sign of D overpowering G, mode collapse, oscillation or ' \
-               'non-finite values.</div>'
+        return '<div class="ok">No warnings: no sign of D overpowering G, mode collapse, missed modes, ' \
+               'samples off the modes, oscillation or non-finite values.</div>'
     out = []
     for e in events:
         color = _KIND_COLORS.get(e.kind, "grey")
