@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ganforge.data.toy import Gaussian1D
-from ganforge.report.figures import figure4, figure4_figure
+from ganforge.report.figures import figure4
 
 from test_html_report import SMALL, make_run
 
@@ -23,8 +23,13 @@ def one_d_run(tmp_path):
     return make_run(tmp_path / "run", cfg, records, snaps)
 
 
-def test_figure4_title_panel_titles_and_legend_do_not_overlap(tmp_path):
-    fig = figure4_figure(one_d_run(tmp_path), Gaussian1D(4.0, 0.5))
+def test_figure4_title_panel_titles_and_legend_do_not_overlap(tmp_path, monkeypatch):
+    import ganforge.report.figures as figures
+
+    drawn = []  # the figure figure4 saves, kept open
+    monkeypatch.setattr(figures, "_save", lambda fig, path: drawn.append(fig) or path)
+    figure4(one_d_run(tmp_path), Gaussian1D(4.0, 0.5), tmp_path / "fig4.png")
+    (fig,) = drawn
     fig.canvas.draw()
     r = fig.canvas.get_renderer()
     title = fig._suptitle.get_window_extent(r)
