@@ -15,9 +15,8 @@ from ganforge.config import config_from_dict
 from ganforge.data.toy import Grid
 from ganforge.diagnostics import diagnose, read_events
 from ganforge.diagnostics.engine import Diagnoser
-from ganforge.diagnostics.events import EVENT_KINDS, merge_event_records
+from ganforge.diagnostics.events import EVENT_KINDS, merge_event_records, read_jsonl
 from ganforge.diagnostics.signals import SampleReference, missed_modes, real_hq_fraction
-from ganforge.diagnostics.events import read_jsonl
 from ganforge.run import train
 
 GRID7 = Grid(n=7, spacing=2.0, std=0.05)
@@ -99,8 +98,8 @@ def test_31_of_49_modes_with_5_percent_on_modes_is_a_low_quality_fit():
     assert ev["real_hq_fraction"] == pytest.approx(1 - math.exp(-4.5))
     missing = sorted(set(range(49)) - set(np.random.default_rng(0).permutation(49)[:31].tolist()))
     assert ev["unreached"] == missing
-    assert [h[0] for h in ev["history"]] == [4000, 4500, 5000]  # at which steps
-    assert all(h[1] == 31 and h[2] == pytest.approx(0.047) for h in ev["history"])
+    assert [h["step"] for h in ev["history"]] == [4000, 4500, 5000]  # at which steps
+    assert all(h["modes_reached"] == 31 and h["hq_fraction"] == pytest.approx(0.047) for h in ev["history"])
     assert "only 4.7% of the samples lie within 3 std of a mode (real data 98.9%), and 31 of 49 modes have any" \
         in e.message
     m = int(missing[0])
@@ -126,7 +125,7 @@ def test_high_quality_samples_on_40_of_49_modes_miss_9():
     e = events[0]
     assert (e.start_step, e.end_step) == (4000, 5000)
     assert e.evidence["missed"] == sorted(set(range(49)) - set(kept.tolist()))
-    assert e.evidence["modes_captured"] == 40 and e.evidence["hq_fraction"] == pytest.approx(0.95)
+    assert e.evidence["modes_reached"] == 40 and e.evidence["hq_fraction"] == pytest.approx(0.95)
     assert e.message.startswith("Missed modes since step 4,000: 9 of 49 modes get almost none")
     assert "95.0% of the samples lie on a mode" in e.message and "pack (PacGAN)" in e.message
 

@@ -4,11 +4,10 @@ panel titles overlapped its title)."""
 from __future__ import annotations
 
 import numpy as np
+from test_html_report import SMALL, make_run
 
 from ganforge.data.toy import Gaussian1D
 from ganforge.report.figures import figure4
-
-from test_html_report import SMALL, make_run
 
 
 def one_d_run(tmp_path):

@@ -30,6 +30,7 @@ Detectors:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import deque
 from collections.abc import Callable
@@ -193,7 +194,7 @@ class Diagnoser:
         }
         self.last_step = -1  # the newest step observed (logged window or snapshot)
         # fit conditions: the snapshots of the current streak or episode, and how to describe it
-        self.fit_history: dict[str, list[list[Any]]] = {k: [] for k in _FIT}
+        self.fit_history: dict[str, list[dict[str, Any]]] = {k: [] for k in _FIT}
         self.fit_describe: dict[str, Callable[[int, int], Event] | None] = {k: None for k in _FIT}
 
     # -- the episodes ----------------------------------------------------------------------------
@@ -213,7 +214,7 @@ class Diagnoser:
             for k in _FIT:
                 describe = self.fit_describe[k]
                 if describe is not None:
-                    out += self.conditions[k].force(self.fit_history[k][-1][0], describe)
+                    out += self.conditions[k].force(self.fit_history[k][-1]["step"], describe)
         return out + [e for c in self.conditions.values() for e in c.flush()]
 
     @property
@@ -395,19 +396,20 @@ class Diagnoser:
         counts = np.asarray(sig["mode_counts"])
         missed = missed_modes(counts, ref.weights, s.missed_share, s.missed_p)
         hq = float(sig["hq_fraction"])
-        evidence = {"modes_captured": sig["modes_captured"], "n_modes": sig["n_modes"], "hq_fraction": hq,
-                    "real_hq_fraction": real_hq_fraction(int(np.prod(ref.shape))),
-                    "modes_reached": int(np.sum(counts > 0)), "unreached": [int(i) for i in np.flatnonzero(counts == 0)],
-                    "missed": missed, "mode_counts": sig["mode_counts"]}
+        # modes_reached: modes with any high-quality sample (eval.json's modes_captured, min_count 1)
+        evidence = {"n_modes": sig["n_modes"], "modes_reached": int(np.sum(counts > 0)), "hq_fraction": hq,
+                    "real_hq_fraction": real_hq_fraction(int(np.prod(ref.shape))), "missed": missed,
+                    "unreached": [int(i) for i in np.flatnonzero(counts == 0)], "mode_counts": sig["mode_counts"]}
         record.update({"modes_reached": evidence["modes_reached"], "missed_modes": missed})
         out: list[Event] = []
         for kind, active in (("missed_modes", bool(missed) and not collapsed), ("low_quality", hq < s.min_hq_fit)):
             cond, history = self.conditions[kind], self.fit_history[kind]
             describe: Callable[[int, int], Event] | None = None
             if active:
-                history.append([int(step), evidence["modes_reached"], hq, len(missed)])
-                ev = {**evidence, "history": [list(h) for h in history]}
-                describe = (lambda a, b, ev=ev, kind=kind: self._fit_event(kind, a, b, ev))
+                history.append({"step": int(step), "modes_reached": evidence["modes_reached"], "hq_fraction": hq,
+                                "missed": len(missed)})
+                ev = {**evidence, "history": [dict(h) for h in history]}
+                describe = functools.partial(self._fit_event, kind, ev=ev)
             out += cond.observe(step, active, None, describe)
             self.fit_describe[kind] = describe
             if not active and cond.open is None:
@@ -482,7 +484,7 @@ class Diagnoser:
         more = f" and {len(idx) - limit} more" if len(idx) > limit else ""
         return ", ".join(names) + more
 
-    def _fit_event(self, kind: str, start: int, end: int, ev: dict[str, Any]) -> Event:
+    def _fit_event(self, kind: str, start: int, end: int, *, ev: dict[str, Any]) -> Event:
         k, hq, real = ev["n_modes"], ev["hq_fraction"], ev["real_hq_fraction"]
         if kind == "missed_modes":
             missed = ev["missed"]

@@ -355,6 +355,13 @@ def _mode_histogram(run: _Run, snaps: list[tuple[int, dict[str, np.ndarray]]]) -
     return _fig_uri(fig), where
 
 
+def _fmt_evidence(v: Any) -> str:
+    """An evidence value; a list of records (e.g. a fit's snapshots) as ``a 1, b 2 | a 3, b 4``."""
+    if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+        return " | ".join(", ".join(f"{k} {_fmt(y)}" for k, y in x.items()) for x in v)
+    return _fmt(v)
+
+
 def _events_html(events: list[Event]) -> str:
     if not events:
         return '<div class="ok">No warnings: no sign of D overpowering G, mode collapse, missed modes, ' \
@@ -363,7 +370,8 @@ def _events_html(events: list[Event]) -> str:
     for e in events:
         color = _KIND_COLORS.get(e.kind, "grey")
         steps = f"steps {e.start_step:,}–{e.end_step:,}" + (" (still at the end)" if e.ongoing else "")
-        ev = "; ".join(f"{k}: {_fmt(v)}" for k, v in e.evidence.items() if not isinstance(v, dict) and v != [])
+        ev = "; ".join(f"{k}: {_fmt_evidence(v)}" for k, v in e.evidence.items()
+                       if not isinstance(v, dict) and v != [] and k != "mode_counts")
         out.append(f'<div class="event" style="border-left-color:{color}"><span class="badge" '
                    f'style="background:{color}">{_esc(e.kind)}</span><b>{_esc(steps)}</b><br>{_esc(e.message)}'
                    f'<div class="evidence">{_esc(ev)}</div></div>')
