@@ -107,7 +107,9 @@ def test_report_of_a_trained_toy_run_with_eval(tmp_path):
     page = write_report(tmp_path).read_text()
     check_self_contained(page)
     assert "Metrics (eval.json)" in page and "<th>modes_captured</th>" in page and "reverse_kl" in page
-    assert "No warnings" in page
+    # 40 steps do not find the ring: the report says so (issue 11: it was green)
+    assert "No warnings" not in page and 'class="ok"' not in page
+    assert ">low_quality</span>" in page and "Low-quality fit since step 32" in page
     assert "eval.json (step 40)" in page  # the mode histogram comes from eval.json
 
 
@@ -155,3 +157,45 @@ def test_image_grid_layout_and_range():
     assert g[2, 2 + 12, 0] == 128  # 0 -> mid grey
     with pytest.raises(ValueError, match="expects"):
         image_grid(np.zeros((4, 2)))
+
+
+def test_comparison_gives_a_hinge_run_its_own_axis(overpowered, tmp_path, monkeypatch):
+    """issue 11: compare drew a hinge run's raw D score on the probability axis of the other runs."""
+    from ganforge.report import html as report_html
+
+    hinge_records = [dict(r, d_real=1.5 + 0.001 * r["step"], d_fake=-1.2, value=0.4) for r in overpowered_stream()]
+    hinge = make_run(tmp_path / "hinge", {"name": "hinge", "data": RING8, "model": SMALL,
+                                          "game": {"cost": {"name": "hinge"}}, "train": {"steps": 4000}},
+                     hinge_records, {})
+    figures = []
+    monkeypatch.setattr(report_html, "_fig_uri", lambda fig: figures.append(fig) or "data:image/png;base64,")
+    page = report_html.render_comparison([overpowered, hinge])
+    assert "each unit gets its own panel" in page
+    assert "<td>probability</td>" in page and "<td>raw score</td>" in page
+    by_title = {fig.axes[0].get_title().split(" (")[0]: fig for fig in figures}
+    d_real = by_title["D(real)"]
+    prob_ax, raw_ax = d_real.axes
+    assert prob_ax.get_ylabel() == "D(real), a probability"
+    assert raw_ax.get_ylabel() == "D(real), raw score of the hinge D"
+    assert "not a probability" in raw_ax.get_title()
+
+    def data_lines(ax):
+        return {ln.get_label(): ln.get_ydata() for ln in ax.get_lines() if ln.get_label() not in ("1/2", "-log 4")}
+
+    prob_lines, raw_lines = data_lines(prob_ax), data_lines(raw_ax)
+    assert list(prob_lines) == ["overpowered"] and list(raw_lines) == ["hinge"]
+    np.testing.assert_allclose(raw_lines["hinge"], [r["d_real"] for r in hinge_records])
+    np.testing.assert_allclose(prob_lines["overpowered"], [r["d_real"] for r in overpowered_stream()])
+    assert any(ln.get_label() == "1/2" for ln in prob_ax.get_lines())  # equilibrium only where D is a probability
+    assert not any(ln.get_label() == "1/2" for ln in raw_ax.get_lines())
+    # the value: -log 4 only on the probability panel; |grad G| stays one panel (a norm in every run)
+    value = by_title["The game's value -J(D)"]
+    assert [ax.get_ylabel() for ax in value.axes] == ["nats", "hinge cost units"]
+    assert len(by_title["|grad G|"].axes) == 1
+    # the pure description agrees
+    runs = [report_html._Run(overpowered), report_html._Run(hinge)]
+    panels = report_html.comparison_panels(runs, "d_fake", "D(fake)")
+    assert [(p["units"], [ln[0] for ln in p["lines"]]) for p in panels] == [("probability", ["overpowered"]),
+                                                                         ("hinge", ["hinge"])]
+    # runs in the same units share one panel, with no unit note
+    assert len(report_html.comparison_panels(runs[:1] * 2, "d_real", "D(real)")) == 1

@@ -1,7 +1,8 @@
-"""Numbers about the game: equilibrium, discriminator overpowering, mode collapse, oscillation.
+"""Numbers about the game: equilibrium, discriminator overpowering, mode collapse, the fit of a known
+mixture (missed modes, samples off the modes), oscillation.
 
 - signals.py   pure functions of logged scalars and sample arrays (equilibrium gap, periodicity,
-               diversity, duplicates, mode coverage)
+               diversity, duplicates, mode coverage, missed modes)
 - engine.py    ``Diagnoser``: the detectors, turning a stream of observations into warning events
 - events.py    ``Event`` (kind, step range, evidence, message) and events.jsonl reading
 - callback.py  ``DiagnosticsCallback``: the diagnostics during training

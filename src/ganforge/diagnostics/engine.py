@@ -15,6 +15,14 @@ Detectors:
   mean pairwise distance below ``min_diversity`` x real data's, or ``max_duplicates`` of the
   samples with a near-duplicate, once the samples had spread out (or, when they never did, from
   step ``stuck_after`` on: a young generator near its initial output has not collapsed).
+- ``missed_modes`` and ``low_quality`` (toy mixtures, snapshots from ``fit_after`` x train.steps on,
+  when a run should have found its fit): modes that the high-quality samples avoid beyond chance
+  (``signals.missed_modes``; not raised while ``mode_collapse`` already says so), and fewer than
+  ``min_hq_fit`` of the samples within 3 std of a mode. Either one still holding on the last
+  snapshot of a finished run is reported even when fewer than ``sample_patience`` snapshots were
+  judged: the run ended with that fit. ``mode_collapse`` only sees samples that already sit on
+  modes (HQ >= ``min_hq_fraction``) and cover at most half of them, so a run ending with 31 of 49
+  grid modes and 5 % of its samples on a mode passed it; these two catch it.
 - ``oscillation``: a stable period in the detrended g_cost or d_cost series (``signals.periodicity``),
   or the covered modes changing from snapshot to snapshot while few are covered (mode hopping).
 - ``non_finite``: NaN or Inf in a logged cost, D output or gradient norm.
@@ -22,6 +30,7 @@ Detectors:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import deque
 from collections.abc import Callable
@@ -35,7 +44,9 @@ from ganforge.diagnostics.settings import DiagnosticsSettings
 from ganforge.diagnostics.signals import (
     SampleReference,
     equilibrium_gap,
+    missed_modes,
     periodicity,
+    real_hq_fraction,
     sample_signals,
     value_gap,
 )
@@ -46,6 +57,11 @@ _OSC_SERIES = ("g_cost", "d_cost")
 _TRY_COLLAPSE = "try minibatch_std or pack (PacGAN) in D, R1, or a lower G learning rate"
 _TRY_OSCILLATION = ("try lower learning rates (Adam beta1 0.5 or 0), R1 or spectral norm in D, "
                     "and sample from the EMA generator")
+_TRY_MISSED = ("try minibatch_std or pack (PacGAN) in D, a zero-centred gradient penalty (gradient_penalty with "
+               "target 0, or r1) so that D leads G to the modes it has not found, or more steps")
+_TRY_LOW_QUALITY = ("try more steps with a decaying learning rate (optim schedule: linear), a zero-centred gradient "
+                    "penalty (gradient_penalty with target 0, or r1), or a wider generator")
+_FIT = ("missed_modes", "low_quality")
 _TRY_NON_FINITE = "try lower learning rates, a gradient penalty (R1), or fp32 instead of bf16"
 
 
@@ -120,6 +136,16 @@ class _Condition:
                 self.open, self.dirty, self.quiet = None, False, 0
         return out
 
+    def force(self, step: int, describe: Callable[[int, int], Event]) -> list[Event]:
+        """Open an episode from the current streak now, without waiting for ``patience``."""
+        if self.open is not None or self.streak == 0:
+            return []
+        ev = describe(self.streak_start, step)
+        self.open = ev
+        self.episodes.append(ev)
+        self.dirty = False
+        return [ev]
+
     def _set(self, ev: Event) -> None:
         self.open = ev
         self.episodes[-1] = ev
@@ -163,7 +189,13 @@ class Diagnoser:
             "oscillation:costs": _Condition(s.patience, s.clear_after),
             "mode_collapse": _Condition(s.sample_patience, s.sample_patience),
             "oscillation:modes": _Condition(1, s.sample_patience),
+            "missed_modes": _Condition(s.sample_patience, s.sample_patience),
+            "low_quality": _Condition(s.sample_patience, s.sample_patience),
         }
+        self.last_step = -1  # the newest step observed (logged window or snapshot)
+        # fit conditions: the snapshots of the current streak or episode, and how to describe it
+        self.fit_history: dict[str, list[dict[str, Any]]] = {k: [] for k in _FIT}
+        self.fit_describe: dict[str, Callable[[int, int], Event] | None] = {k: None for k in _FIT}
 
     # -- the episodes ----------------------------------------------------------------------------
 
@@ -174,8 +206,16 @@ class Diagnoser:
         return sorted(evs, key=lambda e: (e.start_step, e.kind, e.source))
 
     def finish(self) -> list[Event]:
-        """Newest versions of open episodes that changed since they were emitted (end of training)."""
-        return [e for c in self.conditions.values() for e in c.flush()]
+        """Newest versions of open episodes that changed since they were emitted (end of training); when
+        the run reached its last step, also a fit condition that held on the last snapshot but had not
+        been confirmed yet (the run ended with that fit)."""
+        out: list[Event] = []
+        if self.total_steps is None or self.last_step >= self.total_steps:
+            for k in _FIT:
+                describe = self.fit_describe[k]
+                if describe is not None:
+                    out += self.conditions[k].force(self.fit_history[k][-1]["step"], describe)
+        return out + [e for c in self.conditions.values() for e in c.flush()]
 
     @property
     def warmup_step(self) -> int:
@@ -183,11 +223,19 @@ class Diagnoser:
             return 1
         return max(1, math.ceil(self.settings.warmup * self.total_steps))
 
+    @property
+    def fit_step(self) -> int:
+        """The first step whose snapshot is judged for missed modes and low quality."""
+        if self.total_steps is None:
+            return 1
+        return max(1, math.ceil(self.settings.fit_after * self.total_steps))
+
     # -- logged windows ----------------------------------------------------------------------------
 
     def observe_scalars(self, step: int, scalars: dict[str, Any]) -> Observation:
         """One logging window's scalars (d_cost, g_cost, value, d_real, d_fake, grad norms)."""
         s = self.settings
+        self.last_step = max(self.last_step, int(step))
         v = {k: as_float(scalars[k]) for k in _FINITE_KEYS if k in scalars}
         record: dict[str, Any] = {"step": int(step), "source": "scalars"}
         events: list[Event] = []
@@ -287,6 +335,7 @@ class Diagnoser:
         """One snapshot of generated samples ``(n, ...)`` from the fixed latent batch."""
         s = self.settings
         record: dict[str, Any] = {"step": int(step), "source": "samples"}
+        self.last_step = max(self.last_step, int(step))
         if self.reference is None:
             return Observation(record)
         samples = np.asarray(samples)
@@ -322,6 +371,8 @@ class Diagnoser:
         evidence["peak_diversity"] = self.peak_diversity
         events += self.conditions["mode_collapse"].observe(
             step, bool(reasons), None, lambda a, b: self._collapse_event(a, b, evidence))
+        if ref.is_mixture and "mode_counts" in sig and step >= self.fit_step:
+            events += self._judge_fit(step, sig, record, collapsed="modes" in reasons)
 
         # mode hopping: few modes covered, but not the same ones from snapshot to snapshot
         hop: dict[str, Any] | None = None
@@ -337,6 +388,33 @@ class Diagnoser:
             lambda a, b: self._hopping_event(a, b, hop))
         record["active"] = self._active()
         return Observation(json_safe(record), events)
+
+    def _judge_fit(self, step: int, sig: dict[str, Any], record: dict[str, Any], collapsed: bool) -> list[Event]:
+        """Missed modes and low quality on one snapshot of the last part of training."""
+        s, ref = self.settings, self.reference
+        assert ref is not None and ref.weights is not None
+        counts = np.asarray(sig["mode_counts"])
+        missed = missed_modes(counts, ref.weights, s.missed_share, s.missed_p)
+        hq = float(sig["hq_fraction"])
+        # modes_reached: modes with any high-quality sample (eval.json's modes_captured, min_count 1)
+        evidence = {"n_modes": sig["n_modes"], "modes_reached": int(np.sum(counts > 0)), "hq_fraction": hq,
+                    "real_hq_fraction": real_hq_fraction(int(np.prod(ref.shape))), "missed": missed,
+                    "unreached": [int(i) for i in np.flatnonzero(counts == 0)], "mode_counts": sig["mode_counts"]}
+        record.update({"modes_reached": evidence["modes_reached"], "missed_modes": missed})
+        out: list[Event] = []
+        for kind, active in (("missed_modes", bool(missed) and not collapsed), ("low_quality", hq < s.min_hq_fit)):
+            cond, history = self.conditions[kind], self.fit_history[kind]
+            describe: Callable[[int, int], Event] | None = None
+            if active:
+                history.append({"step": int(step), "modes_reached": evidence["modes_reached"], "hq_fraction": hq,
+                                "missed": len(missed)})
+                ev = {**evidence, "history": [dict(h) for h in history]}
+                describe = functools.partial(self._fit_event, kind, ev=ev)
+            out += cond.observe(step, active, None, describe)
+            self.fit_describe[kind] = describe
+            if not active and cond.open is None:
+                history.clear()
+        return out
 
     def _mode_hopping(self, n_modes: int) -> dict[str, Any] | None:
         s = self.settings
@@ -393,6 +471,33 @@ class Diagnoser:
             parts.append(f"{ev['duplicate_rate']:.0%} near-duplicates (real data {ev['real_duplicate_rate']:.0%})")
         msg = f"Mode collapse since step {start:,}: {', '.join(parts)}; {_TRY_COLLAPSE}"
         return Event("mode_collapse", start, end, msg, json_safe(dict(ev)), True, "samples")
+
+    def _mode_names(self, idx: list[int], limit: int = 8) -> str:
+        """``3 (-4, -2), 7 (0, 4), ... and 5 more``: mode indices with their centres (up to 2-D)."""
+        ref = self.reference
+        names = []
+        for i in idx[:limit]:
+            if ref is not None and ref.modes is not None and ref.modes.shape[1] <= 2:
+                names.append(f"{i} ({', '.join(f'{c:.3g}' for c in ref.modes[i])})")
+            else:
+                names.append(str(i))
+        more = f" and {len(idx) - limit} more" if len(idx) > limit else ""
+        return ", ".join(names) + more
+
+    def _fit_event(self, kind: str, start: int, end: int, *, ev: dict[str, Any]) -> Event:
+        k, hq, real = ev["n_modes"], ev["hq_fraction"], ev["real_hq_fraction"]
+        if kind == "missed_modes":
+            missed = ev["missed"]
+            msg = (f"Missed modes since step {start:,}: {len(missed)} of {k} modes get almost none of the "
+                   f"high-quality samples (under {self.settings.missed_share:.0%} of their share): "
+                   f"{self._mode_names(missed)}; {hq:.1%} of the samples lie on a mode (real data {real:.1%}); "
+                   f"{_TRY_MISSED}")
+        else:
+            reached = ev["modes_reached"]
+            none = f" (none on {self._mode_names(ev['unreached'])})" if ev["unreached"] else ""
+            msg = (f"Low-quality fit since step {start:,}: only {hq:.1%} of the samples lie within 3 std of a mode "
+                   f"(real data {real:.1%}), and {reached} of {k} modes have any{none}; {_TRY_LOW_QUALITY}")
+        return Event(kind, start, end, msg, json_safe(dict(ev)), True, "samples")
 
     def _hopping_event(self, start: int, end: int, hop: dict[str, Any] | None) -> Event:
         assert hop is not None

@@ -1,7 +1,8 @@
 """Warning events: what went wrong in the game, over which steps, the evidence, and what to try.
 
 An event is one *episode* of a condition (the discriminator overpowering the generator, mode
-collapse, oscillation, non-finite costs): it starts when the condition is confirmed and lasts
+collapse, modes missed or samples off the modes at the end of a toy-mixture run, oscillation,
+non-finite costs): it starts when the condition is confirmed and lasts
 while it holds. ``run_dir/events.jsonl`` is append-only; an episode is written when it is
 confirmed and again when it ends (or when training stops), so readers keep the newest record of
 each episode (``read_events``).
@@ -16,7 +17,7 @@ from typing import Any
 
 from ganforge.io import read_jsonl
 
-EVENT_KINDS = ("overpowering", "mode_collapse", "oscillation", "non_finite")
+EVENT_KINDS = ("overpowering", "mode_collapse", "missed_modes", "low_quality", "oscillation", "non_finite")
 
 
 @dataclass(frozen=True)

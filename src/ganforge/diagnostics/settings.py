@@ -42,6 +42,15 @@ class DiagnosticsSettings(BaseModel):
     duplicate_radius: Fraction = 0.1  # near-duplicate: closer than this x real data's median NN distance
     hop_snapshots: Annotated[int, Field(ge=3)] = 4  # snapshots compared for mode hopping
 
+    # the fit, for mixtures whose modes are known (missed_modes, low_quality): judged on the snapshots
+    # of the last part of training, when the samples should sit on every mode; a run whose last snapshot
+    # fails is flagged at its end even if fewer than sample_patience snapshots were judged
+    fit_after: Annotated[float, Field(ge=0, lt=1)] = 0.8  # fraction of train.steps before the fit is judged
+    min_hq_fit: Fraction = 0.25  # fewer samples than this within 3 std of a mode is a low-quality fit
+    missed_share: Fraction = 0.1  # a mode is missed when it gets under this share of the high-quality
+    #                               samples its weight would give ...
+    missed_p: Fraction = 0.01  # ... and chance gives so few with probability under missed_p / K (Poisson)
+
     # oscillation of the costs (per log window); the defaults flag a sinusoid twice as large as the
     # window-to-window noise almost always, and red noise (AR(1), phi 0.8) in about 3 % of 300-window runs
     osc_window: Annotated[int, Field(ge=8)] = 64  # trailing log windows analysed

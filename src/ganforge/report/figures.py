@@ -33,11 +33,17 @@ def _pick(snaps: list, k: int) -> list:
 def figure4(run_dir: str | Path, dataset, out: str | Path, panels: int = 4) -> Path:
     """The GAN tutorial's Figure 4 for a 1-D run: p_data (black), p_model (green), D (blue dashed)
     and the optimal D* = p_data / (p_data + p_model) (grey) at several moments of training."""
+    return _save(figure4_figure(run_dir, dataset, panels), Path(out))
+
+
+def figure4_figure(run_dir: str | Path, dataset, panels: int = 4):
+    """The matplotlib figure of ``figure4`` (constrained layout: the title sits above the panels'
+    titles, the legend below the panels, where it hides no curve)."""
     snaps = [s for s in read_snapshots(run_dir) if "d_grid" in s[1]]
     if not snaps:
         raise ValueError(f"{run_dir} has no 1-D snapshots with D on a grid")
     chosen = _pick(snaps, panels)
-    fig, axes = plt.subplots(1, len(chosen), figsize=(4 * len(chosen), 3.2), sharey=True)
+    fig, axes = plt.subplots(1, len(chosen), figsize=(4 * len(chosen), 3.6), sharey=True, layout="constrained")
     axes = np.atleast_1d(axes)
     for ax, (step, arr) in zip(axes, chosen, strict=True):
         grid = arr["grid"].astype(np.float64)
@@ -56,9 +62,10 @@ def figure4(run_dir: str | Path, dataset, out: str | Path, panels: int = 4) -> P
         ax.set_title(f"step {step}")
         ax.set_ylim(-0.02, 1.15)
         ax.set_xlabel("x")
-    axes[0].legend(loc="upper left", fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=9, frameon=False)
     fig.suptitle("The GAN game in 1-D (densities scaled to the peak of p_data)")
-    return _save(fig, Path(out))
+    return fig
 
 
 def scatter_over_training(run_dir: str | Path, dataset, out: str | Path, panels: int = 5,
@@ -68,7 +75,7 @@ def scatter_over_training(run_dir: str | Path, dataset, out: str | Path, panels:
     if not snaps:
         raise ValueError(f"{run_dir} has no sample snapshots")
     chosen = _pick(snaps, panels)
-    fig, axes = plt.subplots(1, len(chosen), figsize=(3.2 * len(chosen), 3.3))
+    fig, axes = plt.subplots(1, len(chosen), figsize=(3.2 * len(chosen), 3.5), layout="constrained")
     axes = np.atleast_1d(axes)
     modes = getattr(dataset, "modes", None)
     true, _ = dataset.sample(2000, torch.Generator().manual_seed(0))

@@ -38,8 +38,8 @@ from ganforge.errors import GanforgeError  # noqa: E402
 from ganforge.io import write_text_atomic  # noqa: E402
 from ganforge.report.figures import _pick, figure4, scatter_over_training  # noqa: E402
 
-_KIND_COLORS = {"overpowering": "#c0392b", "mode_collapse": "#8e44ad", "oscillation": "#d35400",
-                "non_finite": "#2c3e50"}
+_KIND_COLORS = {"overpowering": "#c0392b", "mode_collapse": "#8e44ad", "missed_modes": "#6c3483",
+                "low_quality": "#b9770e", "oscillation": "#d35400", "non_finite": "#2c3e50"}
 
 _CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0; color: #222;
@@ -355,15 +355,23 @@ def _mode_histogram(run: _Run, snaps: list[tuple[int, dict[str, np.ndarray]]]) -
     return _fig_uri(fig), where
 
 
+def _fmt_evidence(v: Any) -> str:
+    """An evidence value; a list of records (e.g. a fit's snapshots) as ``a 1, b 2 | a 3, b 4``."""
+    if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+        return " | ".join(", ".join(f"{k} {_fmt(y)}" for k, y in x.items()) for x in v)
+    return _fmt(v)
+
+
 def _events_html(events: list[Event]) -> str:
     if not events:
-        return '<div class="ok">No warnings: no sign of D overpowering G, mode collapse, oscillation or ' \
-               'non-finite values.</div>'
+        return '<div class="ok">No warnings: no sign of D overpowering G, mode collapse, missed modes, ' \
+               'samples off the modes, oscillation or non-finite values.</div>'
     out = []
     for e in events:
         color = _KIND_COLORS.get(e.kind, "grey")
         steps = f"steps {e.start_step:,}–{e.end_step:,}" + (" (still at the end)" if e.ongoing else "")
-        ev = "; ".join(f"{k}: {_fmt(v)}" for k, v in e.evidence.items() if not isinstance(v, dict) and v != [])
+        ev = "; ".join(f"{k}: {_fmt_evidence(v)}" for k, v in e.evidence.items()
+                       if not isinstance(v, dict) and v != [] and k != "mode_counts")
         out.append(f'<div class="event" style="border-left-color:{color}"><span class="badge" '
                    f'style="background:{color}">{_esc(e.kind)}</span><b>{_esc(steps)}</b><br>{_esc(e.message)}'
                    f'<div class="evidence">{_esc(ev)}</div></div>')
@@ -454,6 +462,70 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
 # several runs
 
 
+_COMPARED = (("d_cost", "J(D), the discriminator's cost"), ("g_cost", "J(G), the generator's cost"),
+             ("d_real", "D(real)"), ("d_fake", "D(fake)"), ("value", "The game's value -J(D)"),
+             ("grad_norm_g", "|grad G|"))
+
+
+def _units(run: _Run) -> str:
+    """What a run's D output means: ``probability`` for costs whose sigmoid(D) is one (their costs
+    are then in nats), else the cost's name (a raw score, in that cost's own units)."""
+    return "probability" if run.probabilistic else run.config.game.cost.name
+
+
+def comparison_panels(runs: Sequence[_Run], key: str, title: str) -> list[dict[str, Any]]:
+    """What one comparison figure is given: one panel per unit (``_units``) for D's outputs and the
+    costs, so a hinge run's raw D score never shares an axis with probabilities; one panel for the
+    gradient norm. Each panel: ``units``, ``title``, ``ylabel``, ``hlines`` and ``lines`` as
+    ``(run label, steps, values)``; panels without data are left out."""
+    grouped = not key.startswith("grad_norm")
+    groups: dict[str, list[_Run]] = {}
+    for r in runs:
+        groups.setdefault(_units(r) if grouped else "", []).append(r)
+    panels = []
+    for units, members in groups.items():
+        lines = [(r.label, x, y) for r in members for x, y in [_series(r.metrics, key)] if x.size]
+        if not lines:
+            continue
+        prob = units == "probability"
+        if not grouped:
+            ylabel, hlines, where = "norm", [], ""
+        elif key in ("d_real", "d_fake"):
+            ylabel = f"{title}, a probability" if prob else f"{title}, raw score of the {units} D"
+            hlines = [(0.5, "1/2")] if prob else []
+            where = "costs whose D is a probability" if prob else f"{units} cost: D's raw score, not a probability"
+        else:
+            ylabel = "nats" if prob else f"{units} cost units"
+            hlines = [(-LOG4, "-log 4")] if prob and key == "value" else []
+            where = "costs whose D is a probability" if prob else f"{units} cost"
+        panels.append({"units": units, "title": f"{title} ({where})" if len(groups) > 1 else title,
+                       "ylabel": ylabel, "hlines": hlines, "lines": lines})
+    return panels
+
+
+def _panels_figure(panels: list[dict[str, Any]], logy: bool = False) -> str | None:
+    """The panels of ``comparison_panels`` stacked in one figure, each with its own y axis."""
+    if not panels:
+        return None
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 3.4 * len(panels)), squeeze=False)
+    for ax, panel in zip(axes[:, 0], panels, strict=True):
+        for label, x, y in panel["lines"]:
+            if logy:
+                y = np.where(y > 0, y, np.nan)
+            ax.plot(x, y, lw=1.4, label=label, marker="o" if x.size < 30 else None, ms=3)
+        for y0, label in panel["hlines"]:
+            ax.axhline(y0, color="grey", ls=":", lw=1, label=label)
+        if logy:
+            ax.set_yscale("log")
+        ax.set_title(panel["title"])
+        ax.set_xlabel("generator step")
+        ax.set_ylabel(panel["ylabel"])
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return _fig_uri(fig)
+
+
 def render_comparison(run_dirs: Sequence[str | Path]) -> str:
     """The HTML of a page overlaying several runs' curves, with a table of their numbers."""
     if not run_dirs:
@@ -467,7 +539,7 @@ def render_comparison(run_dirs: Sequence[str | Path]) -> str:
 
     eval_keys = sorted({k for r in runs if r.eval for k, v in r.eval.items()
                         if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("step", "n", "seed")})
-    head = ["run", "data", "cost", "steps", "D(real)", "D(fake)", "value", "warnings"] + eval_keys
+    head = ["run", "data", "cost", "steps", "D output", "D(real)", "D(fake)", "value", "warnings"] + eval_keys
     rows = []
     for r in runs:
         last = r.metrics[-1] if r.metrics else {}
@@ -476,23 +548,18 @@ def render_comparison(run_dirs: Sequence[str | Path]) -> str:
             kinds[e.kind] = kinds.get(e.kind, 0) + 1
         warn = ", ".join(f"{k} x{n}" for k, n in sorted(kinds.items())) or "none"
         cells = [r.label, r.config.data.name, r.config.game.cost.name, r.last_step,
-                 as_float(last.get("d_real")), as_float(last.get("d_fake")), as_float(last.get("value")), warn]
+                 "probability" if r.probabilistic else "raw score", as_float(last.get("d_real")), as_float(last.get("d_fake")), as_float(last.get("value")), warn]
         cells += [(r.eval or {}).get(k, "") for k in eval_keys]
         rows.append("<tr>" + "".join(f"<td>{_esc(_fmt(c))}</td>" for c in cells) + "</tr>")
     parts += ["<h2>Summary</h2>", "<table><tr>" + "".join(f"<th>{_esc(h)}</th>" for h in head) + "</tr>"
               + "".join(rows) + "</table>"]
 
-    figures = [
-        ([("d_cost", "J(D)")], "J(D), the discriminator's cost", "cost", False),
-        ([("g_cost", "J(G)")], "J(G), the generator's cost", "cost", False),
-        ([("d_real", "D(real)")], "D(real)", "D", False),
-        ([("d_fake", "D(fake)")], "D(fake)", "D", False),
-        ([("value", "value")], "The game's value -J(D)", "value", False),
-        ([("grad_norm_g", "|grad G|")], "|grad G|", "norm", True),
-    ]
     parts.append("<h2>Curves</h2>")
-    for keys, title, ylabel, logy in figures:
-        uri = _curves_figure(runs, keys, title, ylabel, logy=logy)
+    if len({_units(r) for r in runs}) > 1:
+        parts.append('<p class="note">The runs\' D outputs are in different units (a probability for costs '
+                     "built on one, a raw score otherwise), so each unit gets its own panel.</p>")
+    for key, title in _COMPARED:
+        uri = _panels_figure(comparison_panels(runs, key, title), logy=key.startswith("grad_norm"))
         if uri:
             parts.append(_img(uri, title))
     parts.append("<h2>Warnings</h2>")
@@ -508,4 +575,4 @@ def write_comparison(run_dirs: Sequence[str | Path], out: str | Path) -> Path:
     return path
 
 
-__all__ = ["image_grid", "render_comparison", "render_report", "write_comparison", "write_report"]
+__all__ = ["comparison_panels", "image_grid", "render_comparison", "render_report", "write_comparison", "write_report"]
