@@ -36,6 +36,7 @@ from ganforge.metrics.toy import (
     wasserstein1,
 )
 from ganforge.run import LoadedRun, TrainedGenerator, load_run
+from ganforge.rundir import RunDir
 
 if TYPE_CHECKING:
     from ganforge.data import Dataset
@@ -168,7 +169,7 @@ def open_images(spec: str, params: dict[str, Any], what: str) -> tuple[ImageSour
 def default_output(target: Path) -> Path:
     """Where ``ganforge eval TARGET`` writes its JSON: TARGET/eval.json for directories,
     ``NAME.eval.json`` beside an array file."""
-    return target / "eval.json" if target.is_dir() else target.with_name(target.stem + ".eval.json")
+    return RunDir(target).eval_path if target.is_dir() else target.with_name(target.stem + ".eval.json")
 
 
 def evaluate_target(target: str | Path, req: EvalRequest) -> dict[str, Any]:
@@ -184,14 +185,12 @@ def evaluate_target(target: str | Path, req: EvalRequest) -> dict[str, Any]:
                         "array of samples")
     settings = EvalSettings(batch_size=req.batch_size, seed=req.seed)
     head: dict[str, Any]
-    if path.is_dir() and (path / "config.yaml").exists():
-        from ganforge.run import read_run_config
-
-        cfg = read_run_config(path)
+    if path.is_dir() and RunDir(path).config_path.exists():
+        cfg = RunDir(path).read_config()
         override = None
         if req.real is None and req.real_params:
             override = build_image_dataset(cfg.data.name, {**cfg.data.params, **req.real_params}, "data")
-        run = load_run(path, device=req.device, dataset=override)
+        run = load_run(path, device=req.device, dataset=override, real_data=req.real is None)
         if not _is_image_dataset(run.experiment.dataset):
             if req.asks_for_features:
                 raise EvalError(f"{path}: a toy run is measured with its exact protocol (modes, W1, D*); --metrics, "
