@@ -53,6 +53,7 @@ def prepare_run_dir(cfg: Config, out: str | Path) -> bool:
     """
     path = check_output_path(out, "--out", directory=True)
     run = RunDir(path)
+    run.lock().check_free()  # another trainer first: it is the reason for whatever else looks odd
     if path.is_dir() and not run.is_run():
         foreign = run.foreign_entries()
         if foreign:

@@ -204,15 +204,34 @@ class RunLock:
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 os.close(fd)
                 raise os_error_line(exc, str(self.path)) from None
-            holder = os.pread(fd, 512, 0).decode("utf-8", "replace").strip() or "another process"
+            busy = self._busy(os.pread(fd, 512, 0))
             os.close(fd)
-            raise RunDirError(f"{self.path.parent} is being trained by {holder}; wait for it to end (or stop it), "
-                              "or train into another --out") from None
+            raise busy from None
         started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} on host {socket.gethostname()} (since {started})\n".encode(), 0)
         self.fd = fd
         return self
+
+    def check_free(self) -> None:
+        """Refuse when another process holds the lock; creates and keeps nothing (a check before
+        the real ``acquire``, so that a busy run directory is named before anything else is said)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return  # no lock file: nobody has trained here
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise self._busy(os.pread(fd, 512, 0)) from None
+        finally:
+            os.close(fd)  # closing drops a lock taken just now
+
+    def _busy(self, text: bytes) -> RunDirError:
+        holder = text.decode("utf-8", "replace").strip() or "another process"
+        return RunDirError(f"{self.path.parent} is being trained by {holder}; wait for it to end (or stop it), "
+                           "or train into another --out")
 
     def release(self) -> None:
         if self.fd is not None:
