@@ -52,7 +52,7 @@ def main() -> None:
 
 @main.command()
 @click.argument("config")
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="run directory")
+@click.option("--out", "out", required=True, type=click.Path(), help="run directory")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="override a config value, e.g. --set train.steps=2000 (repeatable)")
 def train(config: str, out: str, overrides: tuple[str, ...]) -> None:
@@ -123,7 +123,7 @@ def interpolate(run_dir: str, out: str, steps: int, paths: int, seed: int, class
 
 @main.command()
 @click.argument("run_dir", type=click.Path())
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="output directory")
+@click.option("--out", "out", required=True, type=click.Path(), help="output directory")
 @click.option("--steps", type=click.IntRange(min=2), default=10, show_default=True)
 @click.option("--rows", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
