@@ -145,7 +145,7 @@ def test_every_callback_exists_before_the_trainer_sets_up(tmp_path, one_thread):
 # -- one owner: nobody else names the run's files, nothing below the faces imports run.py -----------
 
 RUN_FILE_NAMES = {"config.yaml", "data.json", "metrics.jsonl", "eval.json", "report.html", "diagnostics.jsonl",
-                  "events.jsonl", ".ganforge.lock"}
+                  "events.jsonl", ".ganforge.lock", "checkpoints"}
 FACES = {"cli.py", "__init__.py", "demo.py", "evaluation.py", "run.py", "rundir.py"}
 
 

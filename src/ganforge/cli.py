@@ -90,7 +90,8 @@ def sample(run_dir: str, n: int, out: str, seed: int, class_label: int | None, t
 
     if truncation is not None and not (math.isfinite(truncation) and truncation > 0):
         raise CLIError(f"--truncation {truncation}: must be a finite number > 0 (latent values beyond it are redrawn)")
-    check_output_path(out, "--out", directory=out.endswith("/") or Path(out).is_dir())
+    is_dir = out.endswith("/") or Path(out).expanduser().is_dir()
+    out = str(check_output_path(out, "--out", directory=is_dir)) + ("/" if out.endswith("/") else "")
     G = load_generator(run_dir, ema=not raw)
     click.echo(json.dumps(write_samples(G, n, out, seed=seed, class_label=class_label, truncation=truncation)))
 
@@ -111,7 +112,7 @@ def interpolate(run_dir: str, out: str, steps: int, paths: int, seed: int, class
 
     if Path(out).suffix.lower() != ".png":
         raise CLIError(f"--out {out}: interpolate writes a .png file")
-    check_output_path(out)
+    out = str(check_output_path(out))
     G = load_generator(run_dir)
     if len(G.sample_shape) != 3:
         raise CLIError(f"{run_dir}: interpolate needs an image generator; this one makes vectors")
@@ -133,7 +134,7 @@ def traverse(run_dir: str, out: str, steps: int, rows: int, seed: int) -> None:
     from ganforge.rundir import check_output_path
     from ganforge.sampling import _scale, image_grid, infogan_traversals, save_png
 
-    check_output_path(out, "--out", directory=True)
+    out = str(check_output_path(out, "--out", directory=True))
     G = load_generator(run_dir)
     written = []
     for name, x in infogan_traversals(G, seed=seed, steps=steps, rows=rows).items():
@@ -307,7 +308,10 @@ def report(run_dir: str, out: str | None) -> None:
 
     if out is not None:
         _html_out(out)
-    check_output_path(out if out is not None else RunDir(run_dir).report_path)
+    if out is not None:
+        out = str(check_output_path(out))
+    else:
+        check_output_path(RunDir(run_dir).report_path)
     click.echo(json.dumps({"report": str(write_report(run_dir, out))}))
 
 

@@ -253,7 +253,7 @@ class RunDir:
     """A run directory's paths and files. Constructing one touches nothing on disk."""
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
+        self.path = Path(path).expanduser()  # "~/runs/x" as a shell would
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
