@@ -23,8 +23,8 @@ from click.testing import CliRunner
 import ganforge
 from ganforge.cli import main
 from ganforge.config import config_from_dict
-from ganforge.rundir import RunDir, RunDirError, RunLock
 from ganforge.run import load_generator, train
+from ganforge.rundir import RunDir, RunDirError, RunLock
 from ganforge.train.callbacks import Callback
 
 SRC = Path(__file__).resolve().parents[1] / "src"

@@ -106,9 +106,8 @@ def sample(run_dir: str, n: int, out: str, seed: int, class_label: int | None, t
 def interpolate(run_dir: str, out: str, steps: int, paths: int, seed: int, class_label: int | None) -> None:
     """A grid of images along paths in latent space (spherical interpolation for Gaussian priors)."""
     from ganforge.run import load_generator
-    from ganforge.sampling import _scale, check_class, image_grid, interpolation_grid, save_png
-
     from ganforge.rundir import check_output_path
+    from ganforge.sampling import _scale, check_class, image_grid, interpolation_grid, save_png
 
     if Path(out).suffix.lower() != ".png":
         raise CLIError(f"--out {out}: interpolate writes a .png file")

@@ -18,8 +18,15 @@ from ganforge.components import Experiment, build_dataset, build_experiment
 from ganforge.config import Config
 from ganforge.data.base import Dataset
 from ganforge.errors import CheckpointError, GanforgeError
-from ganforge.rundir import (RunDir, RunDirError, RunLock, check_output_path, describe_dataset, os_error_line,
-                             recorded_dataset)
+from ganforge.rundir import (
+    RunDir,
+    RunDirError,
+    RunLock,
+    check_output_path,
+    describe_dataset,
+    os_error_line,
+    recorded_dataset,
+)
 from ganforge.train import distributed
 from ganforge.train.callbacks import Callback, MetricsLog, ProgressBar
 from ganforge.train.checkpoint import load_checkpoint
