@@ -341,6 +341,24 @@ def test_legacy_run_without_data_json_still_loads(tmp_path):
     assert G.sample(3, seed=0).shape == (3, 2)
 
 
+def test_resuming_a_legacy_run_records_its_data_and_leftovers_are_not_foreign(tmp_path, one_thread):
+    fixture = Path(__file__).resolve().parent / "fixtures" / "legacy_runs" / "ring"
+    shutil.copytree(fixture, tmp_path / "ring")
+    raw = RunDir(tmp_path / "ring").read_config().to_dict()
+    raw["train"]["steps"] = 5
+    train(config_from_dict(raw), tmp_path / "ring")
+    desc = RunDir(tmp_path / "ring").read_data()
+    assert desc["shape"] == [2] and desc["finite"] is False and desc["fingerprint"] is None
+    # a folder left with only what ganforge puts there besides a run is not foreign
+    (tmp_path / "left").mkdir()
+    (tmp_path / "left" / ".ganforge.lock").write_text("")
+    (tmp_path / "left" / "superseded-20260101T000000").mkdir()
+    (tmp_path / "left" / ".config.yaml.abc.tmp").write_text("")
+    assert RunDir(tmp_path / "left").foreign_entries() == []
+    (tmp_path / "left" / "notes.txt").write_text("mine")
+    assert RunDir(tmp_path / "left").foreign_entries() == ["notes.txt"]
+
+
 def test_fingerprint_is_the_examples_sha256(tmp_path):
     from ganforge.components import build_dataset
     from ganforge.rundir import fingerprint_examples

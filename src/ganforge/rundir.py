@@ -315,12 +315,13 @@ class RunDir:
         return self.config_path.is_file() and (self.checkpoints_dir.is_dir() or self.metrics_path.is_file())
 
     def foreign_entries(self) -> list[str]:
-        """Entries of a non-run folder other than what an interrupted start may leave (the lock,
-        temporary files of atomic writes): files ganforge did not write."""
+        """Entries of a non-run folder other than what ganforge leaves there (the lock, temporary
+        files of atomic writes, earlier runs moved aside): files ganforge did not write."""
         if not self.path.is_dir():
             return []
         return sorted(p.name for p in self.path.iterdir()
-                      if p.name != LOCK and not (p.name.startswith(".") and p.name.endswith(".tmp")))
+                      if p.name != LOCK and not p.name.startswith(SUPERSEDED_PREFIX)
+                      and not (p.name.startswith(".") and p.name.endswith(".tmp")))
 
     def require(self) -> RunDir:
         if not self.config_path.is_file():
