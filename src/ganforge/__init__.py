@@ -16,11 +16,12 @@ from ganforge.config import Config
 from ganforge.errors import CheckpointError, ConfigError, DataError, GanforgeError
 from ganforge.registry import load_plugins
 from ganforge.run import LoadedRun, TrainedGenerator, load_generator, load_run, train
+from ganforge.rundir import RunDir
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CheckpointError", "Config", "ConfigError", "DataError", "GanforgeError", "LoadedRun",
-    "TrainedGenerator", "__version__", "config_from_dict", "load_config", "load_generator", "load_plugins", "load_run",
-    "train",
+    "RunDir", "TrainedGenerator", "__version__", "config_from_dict", "load_config", "load_generator", "load_plugins",
+    "load_run", "train",
 ]

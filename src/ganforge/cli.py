@@ -7,6 +7,7 @@ line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -32,6 +33,9 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except GanforgeError as exc:
             _fail(str(exc))
+        except OSError as exc:  # a write refused by the system (read-only, full, gone): one line, not a traceback
+            where = f"{exc.filename}: " if exc.filename else ""
+            _fail(f"{where}{exc.strerror or exc}")
         except TrainingStopped as exc:
             click.echo(f"ganforge: {exc}; resume with the same command", err=True)
             sys.exit(128 + exc.signum)
@@ -55,18 +59,21 @@ def main(plugins: tuple[str, ...]) -> None:
 
 @main.command()
 @click.argument("config")
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+@click.option("--out", "out", required=True, type=click.Path(),
               help="run directory (~ is expanded; a relative path is relative to the current directory)")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="override a config value, e.g. --set train.steps=2000 (repeatable; see `ganforge config --schema`)")
 def train(config: str, out: str, overrides: tuple[str, ...]) -> None:
     """Train the GAN described by CONFIG (a YAML file or a packaged recipe name) into --out.
 
-    If --out holds checkpoints of the same config, training resumes from the newest one.
+    If --out holds checkpoints of the same config, training resumes from the newest one. --out must
+    be new, empty, or a ganforge run directory; one training process at a time may use it.
     """
     from ganforge.components import load_config
     from ganforge.run import train as run_train
+    from ganforge.rundir import check_output_path
 
+    check_output_path(out, "--out", directory=True)
     cfg = load_config(config, overrides)
     state = run_train(cfg, Path(out).expanduser())
     click.echo(json.dumps({"run": out, "step": state.step}))
@@ -79,15 +86,20 @@ def train(config: str, out: str, overrides: tuple[str, ...]) -> None:
               help="FILE.npy | FILE.npz | grid.png | out_dir/ (one PNG per sample)")
 @click.option("--seed", type=int, default=0, show_default=True, help="same seed, same samples")
 @click.option("--class", "class_label", type=int, default=None, help="class to generate (conditional runs)")
-@click.option("--truncation", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="truncation trick: redraw latent values beyond this magnitude")
+@click.option("--truncation", type=float, default=None,
+              help="truncation trick: redraw latent values beyond this magnitude (a finite number > 0)")
 @click.option("--raw", is_flag=True, help="use the raw generator instead of its EMA copy")
 def sample(run_dir: str, n: int, out: str, seed: int, class_label: int | None, truncation: float | None,
            raw: bool) -> None:
     """Draw N samples from a trained generator into a file, a PNG grid or a folder of PNGs."""
     from ganforge.run import load_generator
+    from ganforge.rundir import check_output_path
     from ganforge.sampling import write_samples
 
+    if truncation is not None and not (math.isfinite(truncation) and truncation > 0):
+        raise CLIError(f"--truncation {truncation}: must be a finite number > 0 (latent values beyond it are redrawn)")
+    is_dir = out.endswith("/") or Path(out).expanduser().is_dir()
+    out = str(check_output_path(out, "--out", directory=is_dir)) + ("/" if out.endswith("/") else "")
     G = load_generator(run_dir, ema=not raw)
     click.echo(json.dumps(write_samples(G, n, out, seed=seed, class_label=class_label, truncation=truncation)))
 
@@ -102,10 +114,12 @@ def sample(run_dir: str, n: int, out: str, seed: int, class_label: int | None, t
 def interpolate(run_dir: str, out: str, steps: int, paths: int, seed: int, class_label: int | None) -> None:
     """A grid of images along paths in latent space (spherical interpolation for Gaussian priors)."""
     from ganforge.run import load_generator
+    from ganforge.rundir import check_output_path
     from ganforge.sampling import _scale, check_class, image_grid, interpolation_grid, save_png
 
     if Path(out).suffix.lower() != ".png":
         raise CLIError(f"--out {out}: interpolate writes a .png file")
+    out = str(check_output_path(out))
     G = load_generator(run_dir)
     if len(G.sample_shape) != 3:
         raise CLIError(f"{run_dir}: interpolate needs an image generator; this one makes vectors")
@@ -117,15 +131,17 @@ def interpolate(run_dir: str, out: str, steps: int, paths: int, seed: int, class
 
 @main.command()
 @click.argument("run_dir", type=click.Path())
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="output directory")
+@click.option("--out", "out", required=True, type=click.Path(), help="output directory")
 @click.option("--steps", type=click.IntRange(min=2), default=10, show_default=True)
 @click.option("--rows", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 def traverse(run_dir: str, out: str, steps: int, rows: int, seed: int) -> None:
     """InfoGAN: one grid per latent code, varying only that code along each row."""
     from ganforge.run import load_generator
+    from ganforge.rundir import check_output_path
     from ganforge.sampling import _scale, image_grid, infogan_traversals, save_png
 
+    out = str(check_output_path(out, "--out", directory=True))
     G = load_generator(run_dir)
     written = []
     for name, x in infogan_traversals(G, seed=seed, steps=steps, rows=rows).items():
@@ -335,9 +351,14 @@ def _html_out(out: str) -> None:
 def report(run_dir: str, out: str | None) -> None:
     """Write a self-contained HTML report of RUN_DIR (curves, diagnostics, samples, metrics, config)."""
     from ganforge.report.html import write_report
+    from ganforge.rundir import RunDir, check_output_path
 
     if out is not None:
         _html_out(out)
+    if out is not None:
+        out = str(check_output_path(out))
+    else:
+        check_output_path(RunDir(run_dir).report_path)
     click.echo(json.dumps({"report": str(write_report(run_dir, out))}))
 
 

@@ -1,33 +1,40 @@
-"""Run directories: start, resume, and load trained players back.
+"""Start, resume, and load trained players back: the face of a run directory.
 
-A run directory is the only output of training and the only input of sample / eval / report:
-
-    config.yaml  metrics.jsonl  checkpoints/  samples/  events/  eval.json  report.html
+The run directory's layout and files belong to ``ganforge.rundir`` (see its docstring); this
+module puts a training run together (check the directory, build the experiment, then the
+callbacks, then fit) and reads a trained run back, with or without its training data.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import yaml
 from torch import Tensor, nn
 
-from ganforge.components import Experiment, build_experiment, config_from_dict
+from ganforge.components import Experiment, build_dataset, build_experiment
 from ganforge.config import Config
 from ganforge.data.base import Dataset
 from ganforge.errors import CheckpointError, GanforgeError
-from ganforge.io import write_text_atomic
+from ganforge.rundir import (
+    RunDir,
+    RunDirError,
+    RunLock,
+    check_output_path,
+    describe_dataset,
+    os_error_line,
+    recorded_dataset,
+)
 from ganforge.train import distributed
 from ganforge.train.callbacks import Callback, MetricsLog, ProgressBar
-from ganforge.train.checkpoint import list_checkpoints, load_checkpoint
+from ganforge.train.checkpoint import load_checkpoint
 from ganforge.train.state import TrainState
 from ganforge.train.trainer import Trainer, resolve_device
 
-
-class RunDirError(GanforgeError):
-    """The run directory holds something this command must not touch."""
+__all__ = ["LoadedRun", "RunDirError", "TrainedGenerator", "load_generator", "load_run", "prepare_run_dir",
+           "read_run_config", "train"]
 
 
 def _diff(a: object, b: object, prefix: str = "") -> list[str]:
@@ -40,27 +47,29 @@ def _diff(a: object, b: object, prefix: str = "") -> list[str]:
 
 
 def read_run_config(run_dir: str | Path) -> Config:
-    path = Path(run_dir) / "config.yaml"
-    if not path.exists():
-        raise RunDirError(f"{run_dir} is not a ganforge run directory (no config.yaml)")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise RunDirError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-    return config_from_dict(raw, source=str(path))
+    """The config recorded in a run directory."""
+    return RunDir(run_dir).read_config()
 
 
 def prepare_run_dir(cfg: Config, out: str | Path) -> bool:
     """Check ``out`` before training; return True when the run resumes from a checkpoint.
 
-    A directory holding checkpoints of a different config is refused (nothing is changed).
+    Refused, with nothing changed: an empty ``--out``, a path that cannot be created or written,
+    a folder holding files that ganforge did not write (it is neither empty nor a run directory),
+    and a run directory holding checkpoints of a different config.
     """
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise RunDirError(f"--out {out} exists and is not a directory")
-    found = list_checkpoints(out / "checkpoints")
+    path = check_output_path(out, "--out", directory=True)
+    run = RunDir(path)
+    run.lock().check_free()  # another trainer first: it is the reason for whatever else looks odd
+    if path.is_dir() and not run.is_run():
+        foreign = run.foreign_entries()
+        if foreign:
+            shown = ", ".join(foreign[:4]) + (f", ... ({len(foreign) - 4} more)" if len(foreign) > 4 else "")
+            raise RunDirError(f"--out {out} holds files that ganforge did not write ({shown}); train into a new "
+                              "or empty directory (a run directory is recognised by its data.json)")
+    found = run.checkpoints()
     if found:
-        old = read_run_config(out)
+        old = run.read_config()
         if old.trajectory_hash() != cfg.trajectory_hash():
             changes = _diff(old.to_dict(), cfg.to_dict())
             raise RunDirError(f"{out} holds checkpoints of a different config ({'; '.join(changes[:3])}); "
@@ -69,34 +78,80 @@ def prepare_run_dir(cfg: Config, out: str | Path) -> bool:
     return False
 
 
+def _warn(line: str) -> None:
+    print(f"ganforge: warning: {line}", file=sys.stderr, flush=True)
+
+
 def train(cfg: Config, out: str | Path | None, callbacks: list[Callback] | None = None,
           progress: bool | None = None) -> TrainState:
-    """Train (or resume) the run described by ``cfg`` in ``out``; returns the final state."""
+    """Train (or resume) the run described by ``cfg`` in ``out``; returns the final state.
+
+    In order: check ``out``; build the experiment; build every callback (the caller's, then the
+    run directory's: metrics, snapshots, diagnostics, TensorBoard, periodic evaluation); set the
+    trainer up (reading the checkpoint to resume from); then, on rank 0, take the run's lock, move
+    an earlier run's results aside on a fresh start, record config.yaml and data.json; then fit.
+    """
     info = distributed.from_env(resolve_device(cfg.train.device))  # torchrun's processes, or one
-    cbs: list[Callback] = []
+    verbose = cfg.train.progress if progress is None else progress
+    run = None
     if out is not None:
         prepare_run_dir(cfg, out)
-        cbs.append(MetricsLog(out))
-    cbs.append(ProgressBar(cfg.train.progress if progress is None else progress))
+        run = RunDir(check_output_path(out, "--out", directory=True))
+    experiment = build_experiment(cfg)
+    cbs: list[Callback] = []
+    if run is not None:
+        cbs.append(MetricsLog(run.path))
+    cbs.append(ProgressBar(verbose))
     cbs += list(callbacks or [])
-    trainer = Trainer(cfg, out, cbs, dist_info=info)
-    trainer.setup()  # builds and checks everything (and reads the checkpoint) before writing anything
-    if out is not None:
-        if info.rank == 0:
-            Path(out).mkdir(parents=True, exist_ok=True)
-            write_text_atomic(Path(out) / "config.yaml", cfg.to_yaml())
-        distributed.barrier(info)
-        assert trainer.experiment is not None
-        trainer.callbacks += run_dir_callbacks(cfg, out, trainer.experiment, cbs,
-                                               cfg.train.progress if progress is None else progress)
-    return trainer.fit()
+    if run is not None:
+        cbs += run_dir_callbacks(cfg, run.path, experiment, cbs, verbose)
+    trainer = Trainer(cfg, None if run is None else run.path, cbs, experiment=experiment, dist_info=info)
+    lock: RunLock | None = None
+    try:
+        try:
+            trainer.setup()  # builds and checks everything (and reads the checkpoint) before writing anything
+        except CheckpointError as exc:
+            raise (exc if run is None else run.damaged_checkpoint_hint(exc, cfg.accepted_hashes())) from None
+        if run is not None:
+            if info.rank == 0:
+                lock = _start_run_dir(cfg, run, experiment.dataset)
+            distributed.barrier(info)
+        return trainer.fit()
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _start_run_dir(cfg: Config, run: RunDir, dataset: Dataset) -> RunLock:
+    """Rank 0, before the first step: lock the run directory, set an earlier run's results aside on a
+    fresh start, and record the config and the data description."""
+    try:
+        run.path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise os_error_line(exc, f"the run directory {run.path}") from None
+    lock = run.lock().acquire()
+    try:
+        if not run.checkpoints():
+            moved = run.supersede_results()
+            if moved is not None:
+                _warn(f"{run.path} held the results of an earlier run without checkpoints; they were moved to "
+                      f"{moved} so that this fresh start does not mix with them")
+        run.write_data(describe_dataset(dataset, cfg))
+        run.write_config(cfg)
+    except OSError as exc:
+        lock.release()
+        raise os_error_line(exc, f"the run directory {run.path}") from None
+    except BaseException:
+        lock.release()
+        raise
+    return lock
 
 
 def run_dir_callbacks(cfg: Config, out: str | Path, experiment: Experiment, given: list[Callback],
                       verbose: bool = False) -> list[Callback]:
     """What every run directory gets besides metrics.jsonl: sample snapshots (every tenth of the
-    run; unless the caller passes its own), diagnostics (warnings also on stderr when ``verbose``),
-    and TensorBoard events (when tensorboard is installed)."""
+    run; unless the caller passes its own), periodic evaluation (``train.eval_every``), diagnostics
+    (warnings also on stderr when ``verbose``), and TensorBoard events (when tensorboard is installed)."""
     import importlib.util
 
     from ganforge.diagnostics.callback import DiagnosticsCallback, warn_to_stderr
@@ -138,6 +193,28 @@ def default_snapshots(cfg: Config, out: str | Path, dataset) -> Callback:
     return SampleSnapshots(out, every=max(1, cfg.train.steps // 10), n=n, grid=grid)
 
 
+def open_dataset(run_dir: str | Path, cfg: Config | None = None, real_data: bool = False) -> Dataset:
+    """The data a run's players need. Distributions (toy data) are rebuilt from the config (no
+    files); a finite dataset is stood in for by data.json's description (shape, classes, value
+    range), so a run reads back without its data. ``real_data``: rebuild the dataset itself (eval's
+    comparisons); runs written before data.json always rebuild it."""
+    run = RunDir(run_dir)
+    cfg = cfg or run.read_config()
+    desc = run.read_data()
+    if desc is not None and desc.get("finite") and not real_data:
+        return recorded_dataset(desc, str(run.data_path))
+    try:
+        return build_dataset(cfg)
+    except GanforgeError as exc:
+        if real_data:
+            raise RunDirError(f"{run.path}: this needs the run's training data ({cfg.data.name}), which cannot be "
+                              f"read here ({exc}); give the real images another way (e.g. eval --real)") from None
+        if desc is None:
+            raise RunDirError(f"{run.path} was written before runs recorded their data (no data.json), and its data "
+                              f"cannot be read here ({exc})") from None
+        raise
+
+
 @dataclass
 class LoadedRun:
     """A trained run read back from its directory."""
@@ -157,19 +234,26 @@ class LoadedRun:
 
 
 def load_run(run_dir: str | Path, ema: bool = True, device: str | torch.device = "cpu",
-             dataset: Dataset | None = None) -> LoadedRun:
+             dataset: Dataset | None = None, real_data: bool = False) -> LoadedRun:
     """Rebuild the players of a run and load the newest checkpoint's weights.
 
-    With ``ema`` (the default) the generator is the EMA copy, when the run kept one. ``dataset``
-    replaces the run's own data source (e.g. when its files live elsewhere on this machine).
+    With ``ema`` (the default) the generator is the EMA copy, when the run kept one. The players are
+    built from the run's data description (data.json), so the training data need not be there;
+    ``real_data`` rebuilds the dataset itself, and ``dataset`` replaces it (e.g. when its files
+    live elsewhere on this machine).
     """
-    run_dir = Path(run_dir)
-    cfg = read_run_config(run_dir)
-    found = list_checkpoints(run_dir / "checkpoints")
+    run = RunDir(run_dir)
+    cfg = run.read_config()
+    found = run.checkpoints()
     if not found:
         raise RunDirError(f"{run_dir} has no checkpoint yet (train it first)")
     step, path = found[-1]
-    state = load_checkpoint(path, cfg.accepted_hashes())
+    try:
+        state = load_checkpoint(path, cfg.accepted_hashes())
+    except CheckpointError as exc:
+        raise run.damaged_checkpoint_hint(exc, cfg.accepted_hashes()) from None
+    if dataset is None:
+        dataset = open_dataset(run.path, cfg, real_data=real_data)
     exp = build_experiment(cfg, dataset)
     weights = state["ema_generator"] if ema and state.get("ema_generator") is not None else state["generator"]
     try:
@@ -188,10 +272,13 @@ class TrainedGenerator(nn.Module):
 
     def __init__(self, run: LoadedRun):
         super().__init__()
+        data = run.experiment.dataset
         self.generator = run.experiment.generator
         self.prior = run.experiment.prior
-        self.n_classes = run.experiment.dataset.n_classes
-        self.sample_shape = tuple(run.experiment.dataset.shape)  # one sample, e.g. (1, 28, 28)
+        self.n_classes = data.n_classes
+        self.sample_shape = tuple(data.shape)  # one sample, e.g. (1, 28, 28)
+        self.class_names = getattr(data, "class_names", None)
+        self.value_range = data.value_range  # of the training data (images: (-1, 1)); None for toy data
         self.config = run.config
 
     @property
@@ -202,12 +289,12 @@ class TrainedGenerator(nn.Module):
         return self.generator(z, y)
 
     @torch.no_grad()
-    def sample(self, n: int, seed: int = 0, y: Tensor | int | None = None, batch_size: int = 4096,
-               truncation: float | None = None) -> Tensor:
-        """``n`` samples, the same for the same seed; ``y`` a class (int) or labels (n,)."""
+    def iter_samples(self, n: int, seed: int = 0, y: Tensor | int | None = None, batch_size: int = 4096,
+                     truncation: float | None = None):
+        """``sample``'s batches, one at a time (``(b, *sample_shape)`` on the CPU): for outputs too
+        large to hold in memory at once. The batches concatenate to ``sample(n, ...)`` exactly."""
         g = torch.Generator().manual_seed(seed)
         device = next(self.generator.parameters()).device
-        out = []
         for start in range(0, n, batch_size):
             b = min(batch_size, n - start)
             z = self.prior.sample(b, g)
@@ -222,8 +309,13 @@ class TrainedGenerator(nn.Module):
                 else:
                     labels = y[start : start + b]
                 labels = labels.to(device)
-            out.append(self.generator(z.to(device), labels).float().cpu())
-        return torch.cat(out)
+            yield self.generator(z.to(device), labels).float().cpu()
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int = 0, y: Tensor | int | None = None, batch_size: int = 4096,
+               truncation: float | None = None) -> Tensor:
+        """``n`` samples, the same for the same seed; ``y`` a class (int) or labels (n,)."""
+        return torch.cat(list(self.iter_samples(n, seed, y, batch_size, truncation)))
 
 
 def load_generator(run_dir: str | Path, ema: bool = True, device: str | torch.device = "cpu") -> TrainedGenerator:

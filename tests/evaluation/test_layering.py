@@ -14,7 +14,8 @@ SRC = Path(ganforge.__file__).parent
 ALLOWED = {
     # evaluation: the parts below it, and the Callback base class of train/
     "evaluation": ("ganforge.evaluation", "ganforge.data", "ganforge.models", "ganforge.metrics", "ganforge.io",
-                   "ganforge.errors", "ganforge.registry", "ganforge.config", "ganforge.train.callbacks"),
+                   "ganforge.errors", "ganforge.registry", "ganforge.config", "ganforge.train.callbacks",
+                   "ganforge.rundir"),  # the run directory's one owner
     # metrics: pure functions of arrays
     "metrics": ("ganforge.metrics", "ganforge.errors"),
 }

@@ -151,7 +151,7 @@ def test_comparison_overlays_runs(overpowered, tmp_path):
 
 def test_image_grid_layout_and_range():
     x = np.stack([np.full((1, 4, 4), v) for v in (-1.0, -0.5, 0.0, 0.5, 1.0)])
-    g = image_grid(x, nrow=4, pad=2)
+    g = image_grid(x, nrow=4, pad=2, rgb=True)  # the one image grid (ganforge.sampling), RGB for matplotlib
     assert g.shape == (2 * 6 + 2, 4 * 6 + 2, 3) and g.dtype == np.uint8
     assert g[2, 2, 0] == 0 and g[2 + 6, 2 + 0, 0] == 255  # -1 -> black, 1 (5th image, 2nd row) -> white
     assert g[2, 2 + 12, 0] == 128  # 0 -> mid grey

@@ -78,13 +78,10 @@ def feed(engine: Diagnoser, observations: Iterable[tuple[str, int, Any]]) -> Dia
 
 
 def _snapshot_samples(run_dir: Path, up_to: int | None = None) -> list[tuple[int, Any]]:
-    from ganforge.train.callbacks import read_snapshots
+    from ganforge.rundir import RunDir
 
-    out = []
-    for step, arrays in read_snapshots(run_dir):
-        if "samples" in arrays and (up_to is None or step <= up_to):
-            out.append((step, arrays["samples"]))
-    return out
+    return [(step, arrays["samples"]) for step, arrays in RunDir(run_dir).read_snapshots(up_to)
+            if "samples" in arrays]
 
 
 def analyze(run_dir: str | Path, settings: DiagnosticsSettings | None = None, dataset: Any = None) -> Diagnosis:
@@ -92,11 +89,11 @@ def analyze(run_dir: str | Path, settings: DiagnosticsSettings | None = None, da
     caller has already built it)."""
     from ganforge.components import build_dataset
     from ganforge.game import COSTS
-    from ganforge.run import read_run_config
-    from ganforge.train.callbacks import read_metrics
+    from ganforge.rundir import RunDir
 
-    run_dir = Path(run_dir)
-    cfg = read_run_config(run_dir)
+    run = RunDir(run_dir)
+    run_dir = run.path
+    cfg = run.read_config()
     settings = settings or settings_of(cfg)
     cost = COSTS.build(cfg.game.cost.name, cfg.game.cost.params, where="game.cost")
     try:
@@ -104,7 +101,7 @@ def analyze(run_dir: str | Path, settings: DiagnosticsSettings | None = None, da
     except GanforgeError:  # the data moved or is unreadable: judge the scalars only
         reference = None
     engine = Diagnoser(settings, cost.probabilistic, cfg.train.steps, reference, cfg.game.cost.name)
-    records = read_metrics(run_dir / "metrics.jsonl")
+    records = run.read_metrics()
     return feed(engine, interleave(records, _snapshot_samples(run_dir)))
 
 

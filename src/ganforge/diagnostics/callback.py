@@ -14,7 +14,6 @@ Only rank 0 computes and writes.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,10 +22,10 @@ import numpy as np
 
 from ganforge.diagnostics.analysis import interleave, reference_for, settings_of
 from ganforge.diagnostics.engine import Diagnoser, Observation
-from ganforge.diagnostics.events import Event, json_safe, read_jsonl
+from ganforge.diagnostics.events import Event, json_safe
 from ganforge.diagnostics.settings import DiagnosticsSettings
-from ganforge.io import write_text_atomic
-from ganforge.train.callbacks import Callback, read_metrics
+from ganforge.rundir import RunDir
+from ganforge.train.callbacks import Callback
 
 
 def warn_to_stderr(line: str) -> None:
@@ -38,22 +37,13 @@ def warn_to_stderr(line: str) -> None:
 
 def snapshot_files(run_dir: str | Path) -> list[tuple[int, Path]]:
     """(step, path) of the sample snapshots ``samples/step_XXXXXXXX.npz``, in step order."""
-    out = []
-    for p in (Path(run_dir) / "samples").glob("step_*.npz"):
-        try:
-            out.append((int(p.stem.split("_")[1]), p))
-        except (IndexError, ValueError):
-            continue
-    return sorted(out)
+    return RunDir(run_dir).snapshot_files()
 
 
 def load_samples(path: Path) -> np.ndarray | None:
     """The raw generator's samples of a snapshot file (None when it has none or is unreadable)."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return data["samples"] if "samples" in data.files else None
-    except (OSError, ValueError, KeyError):
-        return None
+    arrays = RunDir.read_snapshot(path)
+    return None if arrays is None else arrays.get("samples")
 
 
 class DiagnosticsCallback(Callback):
@@ -68,13 +58,14 @@ class DiagnosticsCallback(Callback):
 
     def __init__(self, run_dir: str | Path, settings: DiagnosticsSettings | None = None, reference_seed: int = 0,
                  echo: Callable[[str], None] | None = None):
-        self.run_dir = Path(run_dir)
+        self.run = RunDir(run_dir)
+        self.run_dir = self.run.path
         self.settings = settings
         self.reference_seed = reference_seed
         self.echo = echo
         self._announced: set[tuple[str, str, int]] = set()
-        self.signals_path = self.run_dir / "diagnostics.jsonl"
-        self.events_path = self.run_dir / "events.jsonl"
+        self.signals_path = self.run.diagnostics_path
+        self.events_path = self.run.warnings_path
         self.diagnoser: Diagnoser | None = None
         self._last_snapshot = -1  # snapshots up to this step have been observed
 
@@ -91,25 +82,18 @@ class DiagnosticsCallback(Callback):
         self.diagnoser = Diagnoser(settings, exp.cost.probabilistic, trainer.cfg.train.steps,
                                    reference_for(exp.dataset, settings, self.reference_seed), trainer.cfg.game.cost.name)
         for path in (self.signals_path, self.events_path):
-            self._truncate_after(path, state.step)
+            self.run.truncate_log(path, state.step, key="logged_at")
         self._replay(state.step)
-
-    @staticmethod
-    def _truncate_after(path: Path, step: int) -> None:
-        if not path.exists():
-            return
-        kept = [r for r in read_jsonl(path) if int(r.get("logged_at", r.get("step", 0))) <= step]
-        write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in kept))
 
     def _replay(self, step: int) -> None:
         """Rebuild the Diagnoser's state from the files, writing nothing."""
         assert self.diagnoser is not None
-        records = [r for r in read_metrics(self.run_dir / "metrics.jsonl") if int(r.get("step", 0)) <= step]
+        records = [r for r in self.run.read_metrics() if int(r.get("step", 0)) <= step]
         if not records:
             self._last_snapshot = -1
             return
         last = max(int(r.get("step", 0)) for r in records)
-        snaps = [(st, a) for st, p in snapshot_files(self.run_dir) if st <= last
+        snaps = [(st, a) for st, p in self.run.snapshot_files() if st <= last
                  for a in [load_samples(p)] if a is not None]
         for kind, st, payload in interleave(records, snaps):
             if kind == "scalars":
@@ -124,7 +108,7 @@ class DiagnosticsCallback(Callback):
         if trainer.rank != 0 or self.diagnoser is None:
             return
         observations: list[Observation] = []
-        for st, path in snapshot_files(self.run_dir):
+        for st, path in self.run.snapshot_files():
             if self._last_snapshot < st <= result.step:
                 samples = load_samples(path)
                 if samples is not None:
@@ -145,11 +129,8 @@ class DiagnosticsCallback(Callback):
             for e in (e for o in observations for e in o.events if e.key not in self._announced):
                 self._announced.add(e.key)
                 self.echo(f"ganforge: warning: {e.line()}")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         for path, recs in ((self.signals_path, signals), (self.events_path, events)):
-            if recs:
-                with path.open("a") as f:
-                    f.write("".join(json.dumps(json_safe(r)) + "\n" for r in recs))
+            self.run.append_log(path, [json_safe(r) for r in recs])
 
     @property
     def events(self) -> list[Event]:

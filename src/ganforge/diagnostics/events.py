@@ -91,7 +91,9 @@ def merge_event_records(records: list[dict[str, Any]]) -> list[Event]:
 
 def read_events(run_dir: str | Path) -> list[Event]:
     """The episodes recorded in ``run_dir/events.jsonl`` during training (newest record of each)."""
-    return merge_event_records(read_jsonl(Path(run_dir) / "events.jsonl"))
+    from ganforge.rundir import RunDir
+
+    return merge_event_records(read_jsonl(RunDir(run_dir).warnings_path))
 
 
 __all__ = ["EVENT_KINDS", "Event", "json_safe", "merge_event_records", "read_events", "read_jsonl"]

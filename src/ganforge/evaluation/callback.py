@@ -14,7 +14,6 @@ not change the training trajectory. Records past a resume / rollback step are dr
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +25,7 @@ from ganforge.evaluation.features.base import FeatureError, FeatureExtractor, Fe
 from ganforge.evaluation.features.extractors import default_features, load_extractor
 from ganforge.evaluation.protocol import EvalSettings
 from ganforge.evaluation.sources import GeneratorSource, TensorSource
+from ganforge.rundir import RunDir
 from ganforge.train.callbacks import Callback
 
 if TYPE_CHECKING:
@@ -75,9 +75,9 @@ class PeriodicEvaluation(Callback):
         self.write = write
         self.protocol: dict[str, Any] | None = None
 
-    def _path(self, trainer: Trainer) -> Path | None:
+    def _run(self, trainer: Trainer) -> RunDir | None:
         root = self.run_dir if self.run_dir is not None else trainer.run_dir
-        return None if root is None else Path(root) / "metrics.jsonl"
+        return None if root is None else RunDir(root)
 
     def on_fit_start(self, trainer: Trainer, state: TrainState) -> None:
         if trainer.rank != 0:
@@ -126,8 +126,6 @@ class PeriodicEvaluation(Callback):
         if self.write is not None:
             self.write(record)
             return
-        path = self._path(trainer)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("a") as f:
-                f.write(json.dumps(record) + "\n")
+        run = self._run(trainer)
+        if run is not None:
+            run.append_metrics(record)

@@ -43,6 +43,7 @@ from ganforge.metrics.toy import (
     optimal_discriminator,
     wasserstein1,
 )
+from ganforge.rundir import RunDir
 
 if TYPE_CHECKING:
     from ganforge.config import Config
@@ -261,7 +262,7 @@ def open_images(spec: str, params: dict[str, Any], what: str) -> tuple[ImageSour
 def default_output(target: Path) -> Path:
     """Where ``ganforge eval TARGET`` writes its JSON: TARGET/eval.json for directories,
     ``NAME.eval.json`` beside an array file."""
-    return target / "eval.json" if target.is_dir() else target.with_name(target.stem + ".eval.json")
+    return RunDir(target).eval_path if target.is_dir() else target.with_name(target.stem + ".eval.json")
 
 
 def _run_data(cfg: Config, path: Path, req: EvalRequest, needed: bool) -> Dataset | None:
@@ -301,7 +302,7 @@ def evaluate_target(target: str | Path, req: EvalRequest, *, read_config: ReadCo
     check_device(req.device)
     settings = EvalSettings(batch_size=req.batch_size, seed=req.seed, quantize=req.quantize)
     head: dict[str, Any]
-    if path.is_dir() and (path / "config.yaml").exists():
+    if path.is_dir() and RunDir(path).config_path.exists():
         if read_config is None or load_run is None:
             raise EvalError(f"{path}: is a run directory; evaluate_target needs read_config and load_run to open it")
         cfg = read_config(path)

@@ -13,7 +13,7 @@ import torch  # noqa: E402
 
 from ganforge.io import atomic_open  # noqa: E402
 from ganforge.metrics.toy import estimate_density_1d, optimal_discriminator  # noqa: E402
-from ganforge.train.callbacks import read_snapshots  # noqa: E402
+from ganforge.rundir import RunDir  # noqa: E402
 
 
 def _save(fig, path: Path) -> Path:
@@ -39,7 +39,7 @@ def figure4(run_dir: str | Path, dataset, out: str | Path, panels: int = 4) -> P
 def figure4_figure(run_dir: str | Path, dataset, panels: int = 4):
     """The matplotlib figure of ``figure4`` (constrained layout: the title sits above the panels'
     titles, the legend below the panels, where it hides no curve)."""
-    snaps = [s for s in read_snapshots(run_dir) if "d_grid" in s[1]]
+    snaps = [s for s in RunDir(run_dir).read_snapshots() if "d_grid" in s[1]]
     if not snaps:
         raise ValueError(f"{run_dir} has no 1-D snapshots with D on a grid")
     chosen = _pick(snaps, panels)
@@ -71,7 +71,7 @@ def figure4_figure(run_dir: str | Path, dataset, panels: int = 4):
 def scatter_over_training(run_dir: str | Path, dataset, out: str | Path, panels: int = 5,
                           ema: bool = True) -> Path:
     """Generated 2-D samples (blue) over the true modes (red) at several moments of training."""
-    snaps = read_snapshots(run_dir)
+    snaps = RunDir(run_dir).read_snapshots()
     if not snaps:
         raise ValueError(f"{run_dir} has no sample snapshots")
     chosen = _pick(snaps, panels)

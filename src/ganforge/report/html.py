@@ -37,6 +37,7 @@ from ganforge.diagnostics.signals import LOG4  # noqa: E402
 from ganforge.errors import GanforgeError  # noqa: E402
 from ganforge.io import write_text_atomic  # noqa: E402
 from ganforge.report.figures import _pick, figure4, scatter_over_training  # noqa: E402
+from ganforge.sampling import image_grid  # noqa: E402  (the one image grid; re-exported)
 
 _KIND_COLORS = {"overpowering": "#c0392b", "mode_collapse": "#8e44ad", "missed_modes": "#6c3483",
                 "low_quality": "#b9770e", "oscillation": "#d35400", "non_finite": "#2c3e50"}
@@ -114,34 +115,6 @@ def _img(uri: str, alt: str) -> str:
     return f'<img src="{uri}" alt="{_esc(alt)}">'
 
 
-def image_grid(x: np.ndarray, nrow: int = 8, pad: int = 2) -> np.ndarray:
-    """Images ``(N, C, H, W)`` (C = 1 or 3) as one ``(H', W', 3)`` uint8 grid, ``nrow`` per row.
-
-    Values in [-1, 1] (the image datasets' range) map to [0, 255]; other ranges are min-max scaled.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 4 or x.shape[1] not in (1, 3) or x.shape[0] == 0:
-        raise ValueError(f"image_grid expects (N, 1 or 3, H, W) images, got shape {x.shape}")
-    x = np.nan_to_num(x)
-    lo, hi = float(x.min()), float(x.max())
-    if lo >= -1.01 and hi <= 1.01:
-        x = (x + 1.0) / 2.0
-    else:
-        x = (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
-    x = np.clip(x, 0.0, 1.0)
-    if x.shape[1] == 1:
-        x = np.repeat(x, 3, axis=1)
-    n, _, h, w = x.shape
-    ncol = min(nrow, n)
-    nrows = math.ceil(n / ncol)
-    grid = np.ones((nrows * (h + pad) + pad, ncol * (w + pad) + pad, 3))
-    for i in range(n):
-        r, c = divmod(i, ncol)
-        grid[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = \
-            x[i].transpose(1, 2, 0)
-    return np.round(grid * 255).astype(np.uint8)
-
-
 def _series(records: list[dict[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray]:
     pts = [(int(r["step"]), as_float(r[key])) for r in records if key in r and "step" in r]
     if not pts:
@@ -166,15 +139,15 @@ class _Run:
     """What the report needs from a run directory, read once."""
 
     def __init__(self, run_dir: str | Path):
-        from ganforge.run import read_run_config
-        from ganforge.train.callbacks import read_metrics
+        from ganforge.rundir import RunDir
 
-        self.dir = Path(run_dir)
-        self.config = read_run_config(self.dir)
+        self.run = RunDir(run_dir)
+        self.dir = self.run.path
+        self.config = self.run.read_config()
         self.name = self.config.name
         self.label = self.name  # the name in legends (made unique by write_comparison)
-        self.metrics = read_metrics(self.dir / "metrics.jsonl")
-        self.eval = _read_json(self.dir / "eval.json")
+        self.metrics = self.run.read_metrics()
+        self.eval = _read_json(self.run.eval_path)
         try:
             from ganforge.components import build_dataset
 
@@ -278,9 +251,7 @@ def _timeline_figure(run: _Run) -> str | None:
 
 
 def _snapshots(run: _Run) -> list[tuple[int, dict[str, np.ndarray]]]:
-    from ganforge.train.callbacks import read_snapshots
-
-    return read_snapshots(run.dir)
+    return run.run.read_snapshots()
 
 
 def _samples_figure(run: _Run, snaps: list[tuple[int, dict[str, np.ndarray]]]) -> tuple[str | None, str]:
@@ -306,7 +277,7 @@ def _samples_figure(run: _Run, snaps: list[tuple[int, dict[str, np.ndarray]]]) -
         fig, axes = plt.subplots(1, len(chosen), figsize=(3.2 * len(chosen), 3.5))
         for ax, (step, arr) in zip(np.atleast_1d(axes), chosen, strict=True):
             imgs = arr.get("ema_samples", arr["samples"])[:16]
-            ax.imshow(image_grid(imgs, nrow=4))
+            ax.imshow(image_grid(imgs, nrow=4, rgb=True))
             ax.set_title(f"step {step}")
             ax.axis("off")
         return _fig_uri(fig), "Generated images from a fixed latent batch over training."
@@ -453,7 +424,9 @@ def render_report(run_dir: str | Path) -> str:
 
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write the run's self-contained report (default ``run_dir/report.html``, atomically); return its path."""
-    path = Path(out) if out is not None else Path(run_dir) / "report.html"
+    from ganforge.rundir import RunDir
+
+    path = Path(out) if out is not None else RunDir(run_dir).report_path
     write_text_atomic(path, render_report(run_dir))
     return path
 

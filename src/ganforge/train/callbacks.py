@@ -1,18 +1,17 @@
-"""What happens around training steps: the metrics log, the progress bar, run files.
+"""What happens around training steps: the metrics log, the progress bar, sample snapshots.
 
 Callbacks are objects handed to the Trainer; they hold their own state (no module globals) and
-only rank 0 writes files.
+only rank 0 writes files, through ``ganforge.rundir`` (the owner of the run directory's layout).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ganforge.io import read_jsonl, write_text_atomic
+from ganforge.rundir import RunDir
 
 if TYPE_CHECKING:
     from ganforge.train.state import TrainState
@@ -36,8 +35,10 @@ def _json_safe(v: float) -> Any:
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """The records of a metrics.jsonl file; a torn last line (a kill mid-write) is ignored."""
-    return read_jsonl(path)
+    """The records of a run's metrics.jsonl (``path``: the file or its run directory). Kept for
+    callers written before ``ganforge.rundir``; new code calls ``RunDir(run_dir).read_metrics()``."""
+    p = Path(path)
+    return RunDir(p if p.is_dir() else p.parent).read_metrics()
 
 
 class MetricsLog(Callback):
@@ -48,33 +49,24 @@ class MetricsLog(Callback):
     """
 
     def __init__(self, run_dir: str | Path):
-        self.path = Path(run_dir) / "metrics.jsonl"
+        self.run = RunDir(run_dir)
+        self.path = self.run.metrics_path
 
     def on_fit_start(self, trainer, state):
         if trainer.rank == 0:
-            self._truncate_after(state.step)
-
-    def _truncate_after(self, step: int) -> None:
-        if not self.path.exists():
-            return
-        kept = [r for r in read_metrics(self.path) if int(r.get("step", 0)) <= step]
-        write_text_atomic(self.path, "".join(json.dumps(r) + "\n" for r in kept))
+            self.run.truncate_metrics(state.step)
 
     def on_rollback(self, trainer, state, event):
         """The divergence guard rolled back: drop records past the rollback, then note the event."""
         if trainer.rank != 0:
             return
-        self._truncate_after(state.step)
-        with self.path.open("a") as f:
-            f.write(json.dumps({"step": state.step, "event": "divergence_rollback", **event}) + "\n")
+        self.run.truncate_metrics(state.step)
+        self.run.append_metrics({"step": state.step, "event": "divergence_rollback", **event})
 
     def on_log(self, trainer, state, result):
         if trainer.rank != 0:
             return
-        record = {"step": result.step, **{k: _json_safe(v) for k, v in result.scalars.items()}}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
+        self.run.append_metrics({"step": result.step, **{k: _json_safe(v) for k, v in result.scalars.items()}})
 
 
 class ProgressBar(Callback):
@@ -118,13 +110,13 @@ class SampleSnapshots(Callback):
 
     def __init__(self, run_dir: str | Path, every: int, n: int = 1000, seed: int = 12345,
                  grid: tuple[float, float, int] | None = None):
-        self.dir = Path(run_dir) / "samples"
+        self.run = RunDir(run_dir)
+        self.dir = self.run.samples_dir
         self.every, self.n, self.seed, self.grid = every, n, seed, grid
         self._z = None
         self._y = None
 
     def _snapshot(self, trainer, state) -> None:
-        import numpy as np
         import torch
 
         if trainer.rank != 0:
@@ -154,10 +146,7 @@ class SampleSnapshots(Callback):
                 exp.discriminator.eval()  # no dropout draws, no spectral-norm power iteration
                 arrays["d_grid"] = torch.sigmoid(exp.discriminator(xs).float()).cpu().numpy()
                 exp.discriminator.train(was_training)
-        from ganforge.io import atomic_open
-
-        with atomic_open(self.dir / f"step_{state.step:08d}.npz", "wb") as f:
-            np.savez(f, **arrays)
+        self.run.write_snapshot(state.step, arrays)
 
     def on_fit_start(self, trainer, state):
         if state.step == 0:
@@ -169,11 +158,6 @@ class SampleSnapshots(Callback):
 
 
 def read_snapshots(run_dir: str | Path) -> list[tuple[int, dict[str, Any]]]:
-    """(step, arrays) of every snapshot of a run, in step order; loaded without pickle."""
-    import numpy as np
-
-    out = []
-    for p in sorted((Path(run_dir) / "samples").glob("step_*.npz")):
-        with np.load(p, allow_pickle=False) as data:
-            out.append((int(p.stem.split("_")[1]), {k: data[k] for k in data.files}))
-    return out
+    """(step, arrays) of every snapshot of a run, in step order; loaded without pickle. Kept for
+    callers written before ``ganforge.rundir``; new code calls ``RunDir(run_dir).read_snapshots()``."""
+    return RunDir(run_dir).read_snapshots()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,20 @@ def list_checkpoints(directory: str | Path) -> list[tuple[int, Path]]:
     if not d.is_dir():
         return []
     found = [(int(m.group(1)), p) for p in d.iterdir() if (m := _NAME.match(p.name))]
+    for _, p in found:
+        _check_regular(p)
     return sorted(found)
+
+
+def _check_regular(path: Path) -> None:
+    """Refuse a FIFO, device or socket named like a checkpoint: reading one would hang or never end."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return  # gone or unreadable: the reader says so
+    if not stat.S_ISREG(mode):
+        raise CheckpointError(f"{path} is not a regular file (a FIFO, device or socket); a checkpoint must be a "
+                              "plain file: move it out of the checkpoints folder")
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any], config_hash: str) -> Path:
@@ -97,6 +111,7 @@ def load_checkpoint(path: str | Path, config_hash: str | Sequence[str] | None = 
 
     ``config_hash``: the config hash the checkpoint must carry, or several that are accepted."""
     path = Path(path)
+    _check_regular(path)
     try:
         data = path.read_bytes()
     except OSError as exc:

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
+from ganforge.rundir import RunDir
 from ganforge.train.callbacks import Callback
 
 SCALAR_GROUPS = {
@@ -62,8 +63,9 @@ class TensorBoardLogger(Callback):
 
     def __init__(self, run_dir: str | Path, histograms: bool = True, samples: bool = True, n: int = 512,
                  seed: int = 4321):
-        self.run_dir = Path(run_dir)
-        self.dir = self.run_dir / "events"
+        self.run = RunDir(run_dir)
+        self.run_dir = self.run.path
+        self.dir = self.run.tensorboard_dir
         self.histograms, self.samples, self.n, self.seed = histograms, samples, n, seed
         self.writer: SummaryWriter | None = None
         self._real: tuple[torch.Tensor, torch.Tensor | None] | None = None
@@ -96,14 +98,12 @@ class TensorBoardLogger(Callback):
 
     def _new_snapshots(self, step: int) -> list[tuple[int, np.ndarray]]:
         """The raw generator's samples of the snapshots taken since the last logging window."""
-        from ganforge.diagnostics.callback import load_samples, snapshot_files
-
         out = []
-        for st, path in snapshot_files(self.run_dir):
+        for st, path in self.run.snapshot_files():
             if self._last_snapshot < st <= step:
-                x = load_samples(path)
-                if x is not None:
-                    out.append((st, x))
+                arrays = self.run.read_snapshot(path)
+                if arrays is not None and "samples" in arrays:
+                    out.append((st, arrays["samples"]))
         self._last_snapshot = max(self._last_snapshot, step)
         return out
 
@@ -113,9 +113,9 @@ class TensorBoardLogger(Callback):
         if x.shape[0] == 0:
             return
         if x.ndim == 4 and x.shape[1] in (1, 3):
-            from ganforge.report.html import image_grid
+            from ganforge.sampling import image_grid
 
-            self.writer.add_image("samples/generated", image_grid(x[:64]), step, dataformats="HWC")
+            self.writer.add_image("samples/generated", image_grid(x[:64], rgb=True), step, dataformats="HWC")
         elif x.ndim == 2 and x.shape[1] == 2:
             self.writer.add_image("samples/generated", scatter_image(x), step, dataformats="HW")
         elif x.ndim == 1 or (x.ndim == 2 and x.shape[1] == 1):

@@ -22,6 +22,7 @@ from ganforge.components import Experiment, build_experiment
 from ganforge.config import Config
 from ganforge.data.loader import BatchLoader
 from ganforge.errors import CheckpointError, ConfigError, DivergenceError, TrainingStopped
+from ganforge.rundir import RunDir
 from ganforge.train.callbacks import Callback
 from ganforge.train.checkpoint import checkpoint_path, list_checkpoints, load_checkpoint, save_checkpoint
 from ganforge.train.distributed import (
@@ -136,7 +137,7 @@ class Trainer:
 
     @property
     def checkpoint_dir(self) -> Path | None:
-        return None if self.run_dir is None else self.run_dir / "checkpoints"
+        return None if self.run_dir is None else RunDir(self.run_dir).checkpoints_dir
 
     def setup(self) -> TrainState:
         cfg = self.cfg
