@@ -94,6 +94,8 @@ class TrainConfig(Section):
     update: Literal["alternating", "simultaneous"] = "alternating"
     ema_decay: Annotated[float, Field(ge=0, lt=1)] = 0.999  # EMA of G's weights; 0 disables
     ema_start: NonNegInt = 0  # step before which the EMA copy just tracks G
+    # EMA ramp-up (StyleGAN2-ADA): the average's half-life is at most this fraction of the steps done; 0: off
+    ema_rampup: Annotated[float, Field(ge=0)] = 0.05
     log_every: PositiveInt = 100
     checkpoint_every: PositiveInt = 1000
     keep_checkpoints: PositiveInt = 2
@@ -144,6 +146,8 @@ class Config(Section):
         if execution_free:
             d["train"].update(EXECUTION_FIELDS)
         d.pop("diagnostics", None)  # they read the run, they do not change it
+        if d["train"].get("ema_rampup") == TrainConfig().ema_rampup:  # new in issue 11: hashed when not default
+            d["train"].pop("ema_rampup")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     def accepted_hashes(self) -> tuple[str, str]:

@@ -125,8 +125,8 @@ def test_ttur_learning_rates_and_linear_schedule(tmp_path):
 
 
 def test_ema_generator_is_an_exponential_average(tmp_path):
-    s = ganforge.train(cfg_with("train.ema_decay=0.9", "train.steps=1"), None)
-    # one step from the initial weights w0: ema = w0 + (1 - 0.9) * (w1 - w0)
+    s = ganforge.train(cfg_with("train.ema_decay=0.9", "train.ema_rampup=0", "train.steps=1"), None)
+    # one step from the initial weights w0, without the ramp-up: ema = w0 + (1 - 0.9) * (w1 - w0)
     init = ganforge.components.build_experiment(cfg_with()).generator
     for p0, p1, pe in zip(init.parameters(), s.generator.parameters(), s.ema_generator.parameters(), strict=True):
         torch.testing.assert_close(pe, p0 + 0.1 * (p1 - p0), rtol=0, atol=1e-6)
