@@ -93,7 +93,7 @@ def standing_statistics(generator: nn.Module, how: StandingStatistics) -> None:
     """Recompute ``generator``'s batch-norm running statistics from its own activations.
 
     BigGAN's "standing statistics" (Brock et al. 2019, Sec. 3 and App. C.1): the running means and
-    variances are reset and re-estimated as the plain average (``momentum=None``) over
+    variances are reset and re-estimated as the plain average (momentum 1/(i+1) at pass i) over
     ceil(n_samples / batch_size) batches of the training batch size, with only the batch norms in
     train mode (no dropout draws, no spectral-norm power iteration) and no autocast. Deterministic:
     the latents and labels come from a private generator seeded with ``how.seed``, and every other
@@ -110,7 +110,6 @@ def standing_statistics(generator: nn.Module, how: StandingStatistics) -> None:
     generator.eval()
     for m in bns:
         m.reset_running_stats()
-        m.momentum = None  # cumulative average over the passes
         m.train()
         # the plain, local batch norm (CrossProcessBatchNorm and SyncBatchNorm would all-reduce)
         m.forward = types.MethodType(_BatchNorm.forward, m)  # type: ignore[method-assign]
@@ -121,7 +120,11 @@ def standing_statistics(generator: nn.Module, how: StandingStatistics) -> None:
     n_batches = max(1, math.ceil(how.n_samples / how.batch_size))
     try:
         with torch.random.fork_rng(devices=cuda_devices):
-            for _ in range(n_batches):
+            for i in range(n_batches):
+                for m in bns:
+                    # the cumulative average over the passes: what momentum=None does, without the
+                    # host read of num_batches_tracked that it costs on every pass
+                    m.momentum = 1.0 / (i + 1)
                 z = how.prior.sample(how.batch_size, stream, device)  # (batch, latent_dim)
                 y = torch.randint(how.n_classes, (how.batch_size,), generator=stream).to(device) \
                     if how.n_classes else None
