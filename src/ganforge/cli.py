@@ -7,7 +7,10 @@ line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -24,20 +27,69 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
+_INTERRUPTED = "ganforge: interrupted; resume with the same command"
+
+
+class _Interrupts:
+    """Ctrl-C in the CLI. The first SIGINT that reaches this handler raises KeyboardInterrupt as
+    usual (files being written are cleaned up; a trainer with a run directory catches SIGINT itself
+    and stops at the end of its step, handing a second one on to this handler). Any later one, and
+    any during the exit, ends the process at once: one line, exit 130, whatever was running (every
+    file ganforge writes is replaced atomically, so an interrupted write leaves the old file)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.exiting = False
+
+    def handler(self, signum: int, frame) -> None:
+        self.calls += 1
+        if self.calls == 1 and not self.exiting:
+            raise KeyboardInterrupt
+        self.exit(130, None if self.exiting else _INTERRUPTED)
+
+    def exit(self, code: int, line: str | None, hard: bool = True) -> None:
+        """Print ``line`` (once: a later Ctrl-C prints nothing more) and exit with ``code``. ``hard``:
+        os._exit, skipping interpreter shutdown, where a KeyboardInterrupt that passed through an
+        extension's import would turn the exit status into "killed by SIGINT"."""
+        self.exiting = True
+        if line is not None:
+            try:
+                click.echo(line, err=True)
+            except (OSError, KeyboardInterrupt):
+                pass
+        if not hard:
+            sys.exit(code)
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError, KeyboardInterrupt):
+                pass
+        os._exit(code)
+
+
 class _Group(click.Group):
-    """Turns ganforge's own errors into one line and exit code 2."""
+    """Turns ganforge's own errors into one line and exit code 2, and Ctrl-C into one line and 130."""
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
+        interrupts = _Interrupts()
+        own = (threading.current_thread() is threading.main_thread()
+               and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+        previous = signal.signal(signal.SIGINT, interrupts.handler) if own else None
         try:
-            return super().invoke(ctx)
-        except GanforgeError as exc:
-            _fail(str(exc))
-        except TrainingStopped as exc:
-            click.echo(f"ganforge: {exc}; resume with the same command", err=True)
-            sys.exit(128 + exc.signum)
-        except KeyboardInterrupt:
-            click.echo("ganforge: interrupted; resume with the same command", err=True)
-            sys.exit(130)
+            try:
+                return super().invoke(ctx)
+            except GanforgeError as exc:
+                interrupts.exiting = True
+                _fail(str(exc))
+            except TrainingStopped as exc:
+                interrupts.exit(128 + exc.signum, f"ganforge: {exc}; resume with the same command", hard=False)
+            except KeyboardInterrupt:
+                interrupts.exit(130, _INTERRUPTED, hard=own)
+        except KeyboardInterrupt:  # a Ctrl-C while reporting the first outcome
+            interrupts.exit(130, None if interrupts.exiting else _INTERRUPTED, hard=own)
+        finally:
+            if own and not interrupts.exiting:
+                signal.signal(signal.SIGINT, previous)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -96,12 +96,19 @@ class Trainer:
         self._good_state: dict | None = None
         self._resumed = False
         self._stop_signal: int | None = None
+        self._previous_handlers: dict[int, object] = {}
 
     # -- stopping on a signal --------------------------------------------------------------------
 
     def _on_signal(self, signum: int, frame) -> None:
         if self._stop_signal is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # a second Ctrl-C: stop now, as Python would
+            # a second Ctrl-C: stop now, as the caller's own handler would (the CLI's exits at once
+            # with one line), or as Python would
+            previous = self._previous_handlers.get(signal.SIGINT)
+            if callable(previous) and previous is not signal.default_int_handler:
+                previous(signum, frame)
+                return
+            raise KeyboardInterrupt
         self._stop_signal = signum
 
     @contextlib.contextmanager
@@ -112,11 +119,13 @@ class Trainer:
             yield
             return
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        self._previous_handlers = previous
         try:
             yield
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            self._previous_handlers = {}
 
     def _stop_requested(self, at_log_window: bool) -> bool:
         if not self.dist.enabled:
