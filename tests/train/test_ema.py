@@ -54,11 +54,13 @@ def own_batch_statistics(generator: torch.nn.Module, latent_dim: int, n: int = 1
     return out
 
 
-@pytest.mark.parametrize("decay", [0.9, 0.999])
-def test_ema_generator_batch_norm_statistics_are_those_of_its_own_weights(decay, one_thread):
-    # Fails on b6bd8ea: the EMA copy carried the raw generator's running statistics (variance ratios
-    # of 0.3-3.5 on these layers after 200 steps).
-    s = ganforge.train(digits_cfg(f"train.ema_decay={decay}"), None)
+@pytest.mark.parametrize("overrides", [[], ["train.ema_rampup=0"]], ids=["default", "no-rampup"])
+def test_ema_generator_batch_norm_statistics_are_those_of_its_own_weights(overrides, one_thread):
+    # "default" fails on b6bd8ea: the EMA copy carried the raw generator's running statistics, whose
+    # variance is 0.95x-1.31x that of its own activations here after 200 steps. "no-rampup" keeps the
+    # EMA weights of b6bd8ea (no ramp-up: mostly the initialization), so that the statistics have far
+    # to go from G's; b6bd8ea has no such field (bench/ema_statistics.py: old 1.25x-1.55x at 600 steps).
+    s = ganforge.train(digits_cfg(*overrides), None)
     for name, run_mean, run_var, mean, var in own_batch_statistics(s.ema_generator, 16):
         std = var.sqrt()
         mean_err = ((run_mean - mean).abs() / std).max().item()
