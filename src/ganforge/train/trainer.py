@@ -78,7 +78,14 @@ class Trainer:
 
     SIGTERM (a scheduler's pre-emption notice) and SIGINT (Ctrl-C) stop training at the end of the
     current step, write a checkpoint of that step and raise TrainingStopped, so nothing is lost; a
-    second SIGINT interrupts at once. Distributed runs agree on the stop at the next log window.
+    second SIGINT interrupts at once: it goes to the handler that was in place before training (the
+    CLI's exits with one line and code 130), or raises KeyboardInterrupt. Checkpoints are written
+    atomically, so a write cut short leaves the previous file. Distributed runs agree on the stop
+    at the next log window.
+
+    The EMA generator (``train.ema_decay``, with ``train.ema_rampup``) averages G's weights every
+    step; its batch-norm statistics are measured on its own weights whenever it is read (standing
+    statistics, see TrainState), so every checkpoint, snapshot and evaluation samples with them.
     """
 
     def __init__(self, cfg: Config, run_dir: str | Path | None = None, callbacks: list[Callback] | None = None,
