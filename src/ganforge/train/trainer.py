@@ -38,8 +38,8 @@ from ganforge.train.state import TrainState, copied_buffers, lr_factor
 
 # Running sums kept on the device between log steps, in this order. ``penalty`` is the regularizers'
 # sum; ``aux_d`` and ``aux_g`` are the auxiliary costs' (AC-GAN, InfoGAN) terms in D's and G's losses.
-_STATS = ("d_cost", "g_cost", "penalty", "aux_d", "aux_g", "d_real", "d_fake", "value")
-_G_SLOTS = (_STATS.index("g_cost"), _STATS.index("aux_g"))  # added once per G step, not per D step
+# g_cost and aux_g (slots 1 and 2) are added by the G step, the others by every D step.
+_STATS = ("d_cost", "g_cost", "aux_g", "penalty", "aux_d", "d_real", "d_fake", "value")
 
 
 @dataclass(frozen=True)
@@ -263,11 +263,11 @@ class Trainer:
             p = reg.penalty(exp.discriminator, real, fake, d_real, d_fake, y, s.rng)
             if p is not None:
                 penalty = penalty + p
-        aux_d = torch.zeros((), device=d_cost.device)
+        aux_d: Tensor | None = None
         for aux in exp.auxiliary:
             t = aux.discriminator_term(aux_real, aux_fake, y, z, exp.prior)
             if t is not None:
-                aux_d = aux_d + t
+                aux_d = t if aux_d is None else aux_d + t
         with torch.no_grad():
             if exp.cost.probabilistic:
                 pr, pf = torch.sigmoid(d_real).mean(), torch.sigmoid(d_fake).mean()
@@ -276,18 +276,20 @@ class Trainer:
             c = d_cost.detach()
             # one in-place add for the window's running sums (g_cost and aux_g are added by the G step)
             zero = torch.zeros_like(c)
-            sums += torch.stack([c, zero, penalty.detach(), aux_d.detach(), zero, pr, pf, -c])
+            a = zero if aux_d is None else aux_d.detach()
+            sums += torch.stack([c, zero, zero, penalty.detach(), a, pr, pf, -c])
         self._last_outputs = (d_real, d_fake, aux_fake)
-        return d_cost + penalty + aux_d
+        return d_cost + penalty if aux_d is None else d_cost + penalty + aux_d
 
-    def _generator_aux(self, aux_fake: dict[str, Tensor], y: Tensor | None, z: Tensor) -> Tensor:
+    def _generator_aux(self, aux_fake: dict[str, Tensor], y: Tensor | None, z: Tensor) -> Tensor | None:
+        """The auxiliary costs' terms in G's loss, or None when there are none."""
         exp = self.experiment
         assert exp is not None
-        total = torch.zeros((), device=self.device)
+        total: Tensor | None = None
         for aux in exp.auxiliary:
             t = aux.generator_term(aux_fake, y, z, exp.prior)
             if t is not None:
-                total = total + t
+                total = t if total is None else total + t
         return total
 
     def _player_params(self, which: str) -> list[torch.nn.Parameter]:
@@ -356,7 +358,7 @@ class Trainer:
             d_real, d_fake, aux_fake = self._last_outputs
             cost_g = cost.generator_cost(d_fake, d_real if cost.generator_needs_real else None)
             aux_g = self._generator_aux(aux_fake, y, z)
-            loss_g = cost_g + aux_g
+            loss_g = cost_g if aux_g is None else cost_g + aux_g
             d_params, g_params = self._trainable("d"), self._trainable("g")
             grads_d = torch.autograd.grad(loss_d, d_params, retain_graph=True)
             grads_g = torch.autograd.grad(loss_g, g_params)
@@ -390,7 +392,7 @@ class Trainer:
                             d_real = D(real, y).float()
                 cost_g = cost.generator_cost(d_fake, d_real)
                 aux_g = self._generator_aux(aux_fake, y, z)
-                loss_g = cost_g + aux_g
+                loss_g = cost_g if aux_g is None else cost_g + aux_g
                 self._clear_grads(self._player_params("g"))
                 loss_g.backward()
             finally:
@@ -399,7 +401,10 @@ class Trainer:
             if want_norms:
                 norms["grad_norm_g"] = grad_norm(G)
             s.opt_g.step()
-        sums[list(_G_SLOTS)] += torch.stack([cost_g.detach(), aux_g.detach()])
+        if aux_g is None:
+            sums[1] += cost_g.detach()
+        else:
+            sums[1:3] += torch.stack([cost_g.detach(), aux_g.detach()])
         self._update_ema(s)
         return norms
 
