@@ -27,7 +27,7 @@ def config_file(tmp_path_factory):
 # Delays after the first log line: the first log window is when the diagnostics import scipy, where
 # b6bd8ea's KeyboardInterrupt passed through an extension's import and the process ended "killed
 # by SIGINT" (-2) instead of 130, or printed a traceback.
-@pytest.mark.parametrize("delay", [0.0, 0.03, 0.1, 0.25, 0.6])
+@pytest.mark.parametrize("delay", [0.0, 0.03, 0.1, 0.3])
 def test_second_ctrl_c_50ms_after_the_first_exits_130_with_one_line(tmp_path, config_file, delay):
     run = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"),
