@@ -38,11 +38,11 @@ def test_cuda_random_states_are_saved_and_restored_on_every_device(monkeypatch, 
     FakeCuda(monkeypatch, 2, written)
     path = save_checkpoint(tmp_path / "c.safetensors", s.state_dict(), "h")
     state = load_checkpoint(path)
-    assert len(state["cuda_rng"]) == 2 and all(torch.equal(a, b) for a, b in zip(state["cuda_rng"], written))
+    assert len(state["cuda_rng"]) == 2 and all(torch.equal(a, b) for a, b in zip(state["cuda_rng"], written, strict=True))
     cuda = FakeCuda(monkeypatch, 2, fake_states(5))  # a fresh process: other states until restored
     fresh_state().load_state_dict(state)
     assert [d for d, _ in cuda.set_calls] == [0, 1]
-    assert all(torch.equal(got, want) for (_, got), want in zip(cuda.set_calls, written))
+    assert all(torch.equal(got, want) for (_, got), want in zip(cuda.set_calls, written, strict=True))
 
 
 def test_without_cuda_the_states_are_kept_for_the_next_checkpoint(tmp_path):
@@ -56,7 +56,7 @@ def test_without_cuda_the_states_are_kept_for_the_next_checkpoint(tmp_path):
     resumed = fresh_state()
     resumed.load_state_dict(state)
     again = load_checkpoint(save_checkpoint(tmp_path / "c.safetensors", resumed.state_dict(), "h"))
-    assert len(again["cuda_rng"]) == 3 and all(torch.equal(a, b) for a, b in zip(again["cuda_rng"], written))
+    assert len(again["cuda_rng"]) == 3 and all(torch.equal(a, b) for a, b in zip(again["cuda_rng"], written, strict=True))
 
 
 def test_checkpoint_without_cuda_states_loads(monkeypatch):
