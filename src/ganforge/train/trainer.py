@@ -347,11 +347,11 @@ class Trainer:
             s.opt_d.step()
             self._after_d_step()
 
-        if fake_for_g is None:
-            real, y = s.loader.next()
-            z = self._latent(s)
         if simultaneous:
             # Both players' gradients are taken at the same point (theta_D, theta_G), then both step.
+            # (Alternating: n_critic >= 1, so the last D step has left its fakes in fake_for_g.)
+            real, y = s.loader.next()
+            z = self._latent(s)
             with self._autocast():
                 fake = self._g_forward(z, y).float()
             loss_d = self._discriminator_loss(s, real, fake, y, z, sums)
@@ -375,12 +375,10 @@ class Trainer:
             d_params = self._trainable("d")  # exactly these are frozen for the G step, then restored
             for p in d_params:  # no gradients for D's weights in the G step
                 p.requires_grad_(False)
+            assert fake_for_g is not None
+            fake, real, y, z = fake_for_g
             try:
                 with self._autocast():
-                    if fake_for_g is not None:
-                        fake, real, y, z = fake_for_g
-                    else:
-                        fake = self._g_forward(z, y)
                     if exp.auxiliary:
                         d_fake, aux_fake = D.forward_aux(fake, y)
                     else:
