@@ -32,32 +32,36 @@ _INTERRUPTED = "ganforge: interrupted; resume with the same command"
 
 class _Interrupts:
     """Ctrl-C in the CLI. The first SIGINT that reaches this handler raises KeyboardInterrupt as
-    usual (files being written are cleaned up; a trainer with a run directory catches SIGINT itself
-    and stops at the end of its step, handing a second one on to this handler). Any later one, and
-    any during the exit, ends the process at once: one line, exit 130, whatever was running (every
-    file ganforge writes is replaced atomically, so an interrupted write leaves the old file)."""
+    usual (files being written are cleaned up; a trainer with a run directory catches SIGINT itself,
+    stops at the end of its step and hands a second one on to this handler). Any later one, and one
+    during the exit, ends the process at once with one line and exit code 130, whatever was running
+    (every file ganforge writes is replaced atomically: a write cut short leaves the old file)."""
 
-    def __init__(self) -> None:
+    def __init__(self, hard: bool) -> None:
+        # ``hard``: this process is the ganforge command itself, which may end with os._exit; in
+        # a host process (click's CliRunner, a test) exits are SystemExit, as usual
+        self.hard = hard
         self.calls = 0
-        self.exiting = False
+        self.said = False
 
     def handler(self, signum: int, frame) -> None:
         self.calls += 1
-        if self.calls == 1 and not self.exiting:
+        if self.calls == 1 and not self.said:
             raise KeyboardInterrupt
-        self.exit(130, None if self.exiting else _INTERRUPTED)
+        self.exit(130, _INTERRUPTED)
 
-    def exit(self, code: int, line: str | None, hard: bool = True) -> None:
-        """Print ``line`` (once: a later Ctrl-C prints nothing more) and exit with ``code``. ``hard``:
-        os._exit, skipping interpreter shutdown, where a KeyboardInterrupt that passed through an
-        extension's import would turn the exit status into "killed by SIGINT"."""
-        self.exiting = True
-        if line is not None:
+    def exit(self, code: int, line: str) -> None:
+        """Print ``line`` unless a line was already printed, and exit with ``code``. The command
+        itself exits with os._exit after flushing its output: no Ctrl-C can then land in the
+        interpreter's shutdown (a traceback), and a KeyboardInterrupt that passed through an
+        extension's import cannot turn the exit status into "killed by SIGINT" (-2, not 130)."""
+        if not self.said:
+            self.said = True
             try:
                 click.echo(line, err=True)
             except (OSError, KeyboardInterrupt):
                 pass
-        if not hard:
+        if not self.hard:
             sys.exit(code)
         for stream in (sys.stdout, sys.stderr):
             try:
@@ -71,24 +75,24 @@ class _Group(click.Group):
     """Turns ganforge's own errors into one line and exit code 2, and Ctrl-C into one line and 130."""
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
-        interrupts = _Interrupts()
         own = (threading.current_thread() is threading.main_thread()
                and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+        interrupts = _Interrupts(hard=own and sys.stderr is sys.__stderr__)
         previous = signal.signal(signal.SIGINT, interrupts.handler) if own else None
         try:
             try:
                 return super().invoke(ctx)
             except GanforgeError as exc:
-                interrupts.exiting = True
+                interrupts.said = True  # its own line follows; a Ctrl-C now adds none
                 _fail(str(exc))
             except TrainingStopped as exc:
-                interrupts.exit(128 + exc.signum, f"ganforge: {exc}; resume with the same command", hard=False)
+                interrupts.exit(128 + exc.signum, f"ganforge: {exc}; resume with the same command")
             except KeyboardInterrupt:
-                interrupts.exit(130, _INTERRUPTED, hard=own)
+                interrupts.exit(130, _INTERRUPTED)
         except KeyboardInterrupt:  # a Ctrl-C while reporting the first outcome
-            interrupts.exit(130, None if interrupts.exiting else _INTERRUPTED, hard=own)
+            interrupts.exit(130, _INTERRUPTED)
         finally:
-            if own and not interrupts.exiting:
+            if own:
                 signal.signal(signal.SIGINT, previous)
 
 

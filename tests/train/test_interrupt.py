@@ -57,3 +57,15 @@ def _src():
     import ganforge
 
     return os.path.dirname(os.path.dirname(ganforge.__file__))
+
+
+def test_cli_run_in_process_leaves_the_sigint_handler_as_it_found_it(tmp_path):
+    # click's CliRunner (or any host process): the CLI's Ctrl-C handler is only lent for the command
+    from click.testing import CliRunner
+
+    from ganforge.cli import main
+
+    before = signal.getsignal(signal.SIGINT)
+    result = CliRunner().invoke(main, ["train", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "ganforge: error:" in result.output
+    assert signal.getsignal(signal.SIGINT) is before
