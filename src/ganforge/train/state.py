@@ -87,6 +87,13 @@ class StandingStatistics:
     device: torch.device
     n_samples: int = STANDING_SAMPLES
 
+    @classmethod
+    def for_config(cls, cfg: Config, prior: Any, n_classes: int, device: torch.device | str = "cpu"
+                   ) -> StandingStatistics:
+        """What the trainer uses for a run of ``cfg``: a reader of an older checkpoint (whose EMA copy
+        holds G's statistics, no ``ema_statistics`` record) gets the same statistics with this."""
+        return cls(prior, n_classes, cfg.train.seed * 7919 + 2, cfg.train.batch_size, torch.device(device))
+
 
 @torch.no_grad()
 def standing_statistics(generator: nn.Module, how: StandingStatistics) -> None:
@@ -168,10 +175,7 @@ class TrainState:
         if cfg.train.ema_decay > 0:
             ema = copy.deepcopy(generator).eval()
             ema.requires_grad_(False)
-        standing = None
-        if prior is not None:
-            standing = StandingStatistics(prior, n_classes, cfg.train.seed * 7919 + 2, cfg.train.batch_size,
-                                          torch.device(device))
+        standing = None if prior is None else StandingStatistics.for_config(cfg, prior, n_classes, device)
         return cls(
             generator=generator,
             discriminator=discriminator,
