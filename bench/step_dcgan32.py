@@ -22,7 +22,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ganforge.config import config_from_dict
 from ganforge.data.base import Dataset
-from ganforge.train.trainer import Trainer
+from ganforge.train.trainer import _STATS, Trainer
 
 
 class RandomImages(Dataset):
@@ -77,7 +77,7 @@ def time_ganforge(cfg, G0, D0, data, steps, compile_players=False):
     if compile_players:  # torch.compile (inductor, dynamic=False): measured, not shipped
         exp.generator.compile(dynamic=False)
         exp.discriminator.compile(dynamic=False)
-    sums = torch.zeros(6, device=tr.device)
+    sums = torch.zeros(len(_STATS), device=tr.device)
     for _ in range(3 if compile_players else 1):  # warm-up (and compilation, excluded)
         tr.train_step(s, sums, False)
     _sync(tr.device)

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from ganforge.config import load_config
-from ganforge.train.trainer import Trainer
+from ganforge.train.trainer import _STATS, Trainer
 
 DEFAULT_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
 VARIANTS = {
@@ -30,7 +30,7 @@ VARIANTS = {
 
 
 def time_steps(trainer: Trainer, s, steps: int, log_every: int) -> float:
-    sums = torch.zeros(6)
+    sums = torch.zeros(len(_STATS))
     t0 = time.perf_counter()
     for _ in range(steps):
         trainer._set_lrs(s)

@@ -29,7 +29,7 @@ from plain_loop import plain_step
 
 from ganforge.components import build_experiment
 from ganforge.config import load_config
-from ganforge.train.trainer import Trainer
+from ganforge.train.trainer import _STATS, Trainer
 
 
 def plain_loop(G, D, dataset, latent_dim, batch, steps, lr_g, lr_d, betas, seed=0):
@@ -53,7 +53,7 @@ def ganforge_loop(cfg, steps, compile_players=False):
     if compile_players:  # torch.compile of both players (inductor, dynamic=False); measured, not shipped
         trainer.experiment.generator.compile(dynamic=False)
         trainer.experiment.discriminator.compile(dynamic=False)
-    sums = torch.zeros(6)
+    sums = torch.zeros(len(_STATS))
     # a fresh trainer each round: 3 untimed steps first (for compiled players, the compilation for
     # every grad mode and batch size they meet); the caller's round 0 warms up everything else
     for _ in range(3):

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -25,23 +28,77 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
+_INTERRUPTED = "ganforge: interrupted; resume with the same command"
+
+
+class _Interrupts:
+    """Ctrl-C in the CLI. The first SIGINT that reaches this handler raises KeyboardInterrupt as
+    usual (files being written are cleaned up; a trainer with a run directory catches SIGINT itself,
+    stops at the end of its step and hands a second one on to this handler). Any later one, and one
+    during the exit, ends the process at once with one line and exit code 130, whatever was running
+    (every file ganforge writes is replaced atomically: a write cut short leaves the old file)."""
+
+    def __init__(self, hard: bool) -> None:
+        # ``hard``: this process is the ganforge command itself, which may end with os._exit; in
+        # a host process (click's CliRunner, a test) exits are SystemExit, as usual
+        self.hard = hard
+        self.calls = 0
+        self.said = False
+
+    def handler(self, signum: int, frame) -> None:
+        self.calls += 1
+        if self.calls == 1 and not self.said:
+            raise KeyboardInterrupt
+        self.exit(130, _INTERRUPTED)
+
+    def exit(self, code: int, line: str) -> None:
+        """Print ``line`` unless a line was already printed, and exit with ``code``. The command
+        itself exits with os._exit after flushing its output: no Ctrl-C can then land in the
+        interpreter's shutdown (a traceback), and a KeyboardInterrupt that passed through an
+        extension's import cannot turn the exit status into "killed by SIGINT" (-2, not 130)."""
+        if not self.said:
+            self.said = True
+            try:
+                click.echo(line, err=True)
+            except (OSError, KeyboardInterrupt):
+                pass
+        if not self.hard:
+            sys.exit(code)
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError, KeyboardInterrupt):
+                pass
+        os._exit(code)
+
+
 class _Group(click.Group):
-    """Turns ganforge's own errors into one line and exit code 2."""
+    """Turns ganforge's own errors into one line and exit code 2, and Ctrl-C into one line and 130."""
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
+        own = (threading.current_thread() is threading.main_thread()
+               and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+        interrupts = _Interrupts(hard=own and sys.stderr is sys.__stderr__)
+        previous = signal.signal(signal.SIGINT, interrupts.handler) if own else None
         try:
-            return super().invoke(ctx)
-        except GanforgeError as exc:
-            _fail(str(exc))
-        except OSError as exc:  # a write refused by the system (read-only, full, gone): one line, not a traceback
-            where = f"{exc.filename}: " if exc.filename else ""
-            _fail(f"{where}{exc.strerror or exc}")
-        except TrainingStopped as exc:
-            click.echo(f"ganforge: {exc}; resume with the same command", err=True)
-            sys.exit(128 + exc.signum)
-        except KeyboardInterrupt:
-            click.echo("ganforge: interrupted; resume with the same command", err=True)
-            sys.exit(130)
+            try:
+                return super().invoke(ctx)
+            except GanforgeError as exc:
+                interrupts.said = True  # its own line follows; a Ctrl-C now adds none
+                _fail(str(exc))
+            except OSError as exc:  # a write refused by the system (read-only, full, gone): one line, not a traceback
+                interrupts.said = True
+                where = f"{exc.filename}: " if exc.filename else ""
+                _fail(f"{where}{exc.strerror or exc}")
+            except TrainingStopped as exc:
+                interrupts.exit(128 + exc.signum, f"ganforge: {exc}; resume with the same command")
+            except KeyboardInterrupt:
+                interrupts.exit(130, _INTERRUPTED)
+        except KeyboardInterrupt:  # a Ctrl-C while reporting the first outcome
+            interrupts.exit(130, _INTERRUPTED)
+        finally:
+            if own:
+                signal.signal(signal.SIGINT, previous)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -113,6 +113,8 @@ class TrainConfig(Section):
     update: Literal["alternating", "simultaneous"] = "alternating"
     ema_decay: Annotated[float, Field(ge=0, lt=1)] = 0.999  # EMA of G's weights; 0 disables
     ema_start: NonNegInt = 0  # step before which the EMA copy just tracks G
+    # EMA ramp-up (StyleGAN2-ADA): the average's half-life is at most this fraction of the steps done; 0: off
+    ema_rampup: Annotated[float, Field(ge=0)] = 0.05
     log_every: PositiveInt = 100  # steps between lines of metrics.jsonl
     checkpoint_every: PositiveInt = 1000  # steps between checkpoints
     keep_checkpoints: PositiveInt = 2  # newest checkpoints kept on disk

@@ -125,8 +125,8 @@ def test_ttur_learning_rates_and_linear_schedule(tmp_path):
 
 
 def test_ema_generator_is_an_exponential_average(tmp_path):
-    s = ganforge.train(cfg_with("train.ema_decay=0.9", "train.steps=1"), None)
-    # one step from the initial weights w0: ema = w0 + (1 - 0.9) * (w1 - w0)
+    s = ganforge.train(cfg_with("train.ema_decay=0.9", "train.ema_rampup=0", "train.steps=1"), None)
+    # one step from the initial weights w0, without the ramp-up: ema = w0 + (1 - 0.9) * (w1 - w0)
     init = ganforge.components.build_experiment(cfg_with()).generator
     for p0, p1, pe in zip(init.parameters(), s.generator.parameters(), s.ema_generator.parameters(), strict=True):
         torch.testing.assert_close(pe, p0 + 0.1 * (p1 - p0), rtol=0, atol=1e-6)
@@ -285,3 +285,30 @@ def test_a_parameter_unfrozen_mid_run_gets_one_fresh_gradient_per_step(update):
     assert steps == [2, 3, 4, 5, 6, 7]  # one arrival in each of steps 3..8 (recorded at the step before)
     for (s_in, g), (s_end, kept) in zip(cb.arrivals, cb.grads_at_step_end, strict=True):
         assert s_end == s_in + 1 and torch.equal(kept, g)  # the gradient left is that step's own, not a sum
+
+
+ACGAN_DIGITS = ["data={name: digits, class_conditional: true}",
+                "model.generator={name: dcgan, ngf: 8, conditioning: cbn}",
+                "model.discriminator={name: dcgan, ndf: 8, conditioning: acgan}",
+                "game.auxiliary=[{name: ac_gan}]", "train.batch_size=16"]
+INFOGAN_DIGITS = ["data={name: digits}", "model.generator={name: dcgan, ngf: 8}",
+                  "model.discriminator={name: dcgan, ndf: 8, info_categorical: [10], info_continuous: 2}",
+                  "game.prior={name: infogan, latent_dim: 16, categorical: [10], continuous: 2}",
+                  "game.auxiliary=[{name: infogan}]", "train.batch_size=16"]
+
+
+@pytest.mark.parametrize("overrides", [ACGAN_DIGITS, INFOGAN_DIGITS], ids=["acgan", "infogan"])
+def test_penalty_counts_only_regularizers_and_auxiliary_terms_are_logged_apart(tmp_path, overrides, one_thread):
+    # fails on b6bd8ea: `penalty` also summed the AC-GAN / InfoGAN terms, and there was no aux_d / aux_g
+    cfg = cfg_with(*overrides, "train.steps=20", "train.log_every=10")
+    ganforge.train(cfg, tmp_path / "run")
+    records = [r for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if "d_cost" in r]
+    assert [r["step"] for r in records] == [10, 20]
+    for r in records:
+        assert r["penalty"] == 0.0
+        assert r["aux_d"] > 0.0 and r["aux_g"] > 0.0  # cross-entropy / mutual-information terms
+    # with a regularizer, penalty is its value alone: R1 = gamma/2 E|grad D(x)|^2 >= 0, aux_d unchanged in kind
+    ganforge.train(cfg_with(*overrides, "train.steps=10", "train.log_every=10", "game.regularizers=[{name: r1}]"),
+                   tmp_path / "r1")
+    (r,) = [r for r in read_metrics(tmp_path / "r1" / "metrics.jsonl") if "d_cost" in r]
+    assert r["penalty"] > 0.0 and r["aux_d"] > 0.0

@@ -277,7 +277,7 @@ def _run_data(cfg: Config, path: Path, req: EvalRequest, needed: bool) -> Datase
         if not needed:
             return None
         where = f" at {params['path']}" if "path" in params else ""
-        raise EvalError(f"{path}: eval compares samples with real images, and the run's data ({cfg.data.name}{where}) "
+        raise EvalError(f"{path}: eval compares samples with real images, and the run's training data ({cfg.data.name}{where}) "
                         f"cannot be read ({str(exc).splitlines()[0]}); give it with --real-path DIR (or other real "
                         "images with --real DATASET|FOLDER|FILE)") from None
 

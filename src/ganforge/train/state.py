@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import copy
 import math
+import types
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from ganforge.config import Config, OptimizerConfig
 from ganforge.data.loader import BatchLoader
+
+# Latents per standing-statistics pass (rounded up to whole training batches): 1024 gives every BN
+# channel of an image G at least 1024 x H x W values, far more than the 0.1-std / 1.25x-variance
+# accuracy asked of the statistics needs.
+STANDING_SAMPLES = 1024
 
 
 def _fused_available(params: list[nn.Parameter]) -> bool:
@@ -50,13 +58,103 @@ def lr_factor(cfg: OptimizerConfig, step: int, total_steps: int) -> float:
     return schedules[cfg.schedule]()
 
 
+def batch_norms(module: nn.Module) -> list[_BatchNorm]:
+    """The batch norms of ``module`` that keep running statistics: ``nn.BatchNorm1d/2d/3d`` (also
+    inside ConditionalBatchNorm2d), ``nn.SyncBatchNorm`` and CrossProcessBatchNorm (both subclass
+    ``_BatchNorm``)."""
+    return [m for m in module.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
+
+
+def copied_buffers(ema: nn.Module, generator: nn.Module) -> Iterator[tuple[Tensor, Tensor]]:
+    """(EMA buffer, G buffer) pairs of every buffer except the batch norms' running statistics,
+    which the EMA generator measures on its own weights (``standing_statistics``). What remains,
+    e.g. spectral norm's power-iteration vectors, follows G."""
+    for me, mg in zip(ema.modules(), generator.modules(), strict=True):
+        if isinstance(me, _BatchNorm) and me.track_running_stats:
+            continue
+        yield from zip(me.buffers(recurse=False), mg.buffers(recurse=False), strict=True)
+
+
+@dataclass(frozen=True)
+class StandingStatistics:
+    """How the EMA generator's batch-norm statistics are measured: its own forward passes on a
+    dedicated latent (and label) stream seeded from ``seed``, the same inputs every time."""
+
+    prior: Any  # ganforge.game.priors.Prior
+    n_classes: int
+    seed: int
+    batch_size: int
+    device: torch.device
+    n_samples: int = STANDING_SAMPLES
+
+    @classmethod
+    def for_config(cls, cfg: Config, prior: Any, n_classes: int, device: torch.device | str = "cpu"
+                   ) -> StandingStatistics:
+        """What the trainer uses for a run of ``cfg``: a reader of an older checkpoint (whose EMA copy
+        holds G's statistics, no ``ema_statistics`` record) gets the same statistics with this."""
+        return cls(prior, n_classes, cfg.train.seed * 7919 + 2, cfg.train.batch_size, torch.device(device))
+
+
+@torch.no_grad()
+def standing_statistics(generator: nn.Module, how: StandingStatistics) -> None:
+    """Recompute ``generator``'s batch-norm running statistics from its own activations.
+
+    BigGAN's "standing statistics" (Brock et al. 2019, Sec. 3 and App. C.1): the running means and
+    variances are reset and re-estimated as the plain average (momentum 1/(i+1) at pass i) over
+    ceil(n_samples / batch_size) batches of the training batch size, with only the batch norms in
+    train mode (no dropout draws, no spectral-norm power iteration) and no autocast. Deterministic:
+    the latents and labels come from a private generator seeded with ``how.seed``, and every other
+    random stream (torch's global CPU and CUDA streams, which a custom layer might draw from) is
+    forked and restored, so a run's trajectory does not depend on when this is called. Statistics
+    are computed locally in every process (no all-reduce, even for synchronized batch norms): every
+    process holds the same weights and draws the same inputs, so they agree without communicating,
+    and one process may call this alone."""
+    bns = batch_norms(generator)
+    if not bns:
+        return
+    was_training = [(m, m.training) for m in generator.modules()]
+    momenta = [m.momentum for m in bns]
+    generator.eval()
+    for m in bns:
+        m.reset_running_stats()
+        m.train()
+        # the plain, local batch norm (CrossProcessBatchNorm and SyncBatchNorm would all-reduce)
+        m.forward = types.MethodType(_BatchNorm.forward, m)  # type: ignore[method-assign]
+    device = torch.device(how.device)
+    cuda_devices = [device.index if device.index is not None else torch.cuda.current_device()] \
+        if device.type == "cuda" else []
+    stream = torch.Generator().manual_seed(how.seed)
+    n_batches = max(1, math.ceil(how.n_samples / how.batch_size))
+    try:
+        with torch.random.fork_rng(devices=cuda_devices):
+            for i in range(n_batches):
+                for m in bns:
+                    # the cumulative average over the passes: what momentum=None does, without the
+                    # host read of num_batches_tracked that it costs on every pass
+                    m.momentum = 1.0 / (i + 1)
+                z = how.prior.sample(how.batch_size, stream, device)  # (batch, latent_dim)
+                y = torch.randint(how.n_classes, (how.batch_size,), generator=stream).to(device) \
+                    if how.n_classes else None
+                generator(z, y)
+    finally:
+        for m, momentum in zip(bns, momenta, strict=True):
+            m.momentum = momentum
+            del m.forward
+        for m, training in was_training:
+            m.training = training
+
+
 @dataclass
 class TrainState:
-    """The whole state of a run at a step boundary; ``state_dict`` is what a checkpoint holds."""
+    """The whole state of a run at a step boundary; ``state_dict`` is what a checkpoint holds.
+
+    The EMA generator's weights are updated by the trainer every step (``ema_weights``, no
+    statistics); reading ``ema_generator`` (or ``sampler``, or ``state_dict``) first gives it
+    batch-norm statistics of its own weights when they are stale (``refresh_ema_statistics``)."""
 
     generator: nn.Module
     discriminator: nn.Module
-    ema_generator: nn.Module | None
+    ema_weights: nn.Module | None  # the EMA copy as the trainer updates it; read it as ``ema_generator``
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
     loader: BatchLoader
@@ -64,30 +162,53 @@ class TrainState:
     step: int = 0  # generator steps completed
     lr_scale: float = 1.0  # lowered by the divergence guard
     extra: dict[str, Any] = field(default_factory=dict)  # small JSON-able records (guard events)
+    standing: StandingStatistics | None = None  # how the EMA copy's BN statistics are measured
+    ema_statistics_stale: bool = True  # the EMA weights changed since their BN statistics were measured
+    cuda_rng: list[Tensor] | None = None  # CUDA states read from a checkpoint on a machine without CUDA
 
     @classmethod
-    def create(cls, cfg: Config, generator: nn.Module, discriminator: nn.Module, loader: BatchLoader) -> TrainState:
+    def create(cls, cfg: Config, generator: nn.Module, discriminator: nn.Module, loader: BatchLoader,
+               prior: Any = None, n_classes: int = 0, device: torch.device | str = "cpu") -> TrainState:
+        """``prior``, ``n_classes`` and ``device`` are what the EMA generator's standing statistics
+        draw with; without a prior, its batch norms keep G's statistics as copied at creation."""
         ema = None
         if cfg.train.ema_decay > 0:
             ema = copy.deepcopy(generator).eval()
             ema.requires_grad_(False)
+        standing = None if prior is None else StandingStatistics.for_config(cfg, prior, n_classes, device)
         return cls(
             generator=generator,
             discriminator=discriminator,
-            ema_generator=ema,
+            ema_weights=ema,
             opt_g=build_optimizer(list(generator.parameters()), cfg.optim.generator),
             opt_d=build_optimizer(list(discriminator.parameters()), cfg.optim.discriminator),
             loader=loader,
             rng=torch.Generator().manual_seed(cfg.train.seed * 7919 + 1),
+            standing=standing,
         )
 
+    def refresh_ema_statistics(self, force: bool = False) -> None:
+        """Measure the EMA generator's batch-norm statistics on its own weights (standing statistics),
+        unless they were already measured for these weights. Changes no random stream of the run."""
+        if self.ema_weights is None or self.standing is None or not (self.ema_statistics_stale or force):
+            return
+        standing_statistics(self.ema_weights, self.standing)
+        self.ema_statistics_stale = False
+
+    @property
+    def ema_generator(self) -> nn.Module | None:
+        """The EMA generator, with batch-norm statistics of its own weights: ready to sample from."""
+        self.refresh_ema_statistics()
+        return self.ema_weights
+
     def state_dict(self) -> dict[str, Any]:
-        return {
+        ema = self.ema_generator  # statistics refreshed first: the checkpoint holds standing statistics
+        state = {
             "step": self.step,
             "lr_scale": self.lr_scale,
             "generator": self.generator.state_dict(),
             "discriminator": self.discriminator.state_dict(),
-            "ema_generator": None if self.ema_generator is None else self.ema_generator.state_dict(),
+            "ema_generator": None if ema is None else ema.state_dict(),
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "loader": self.loader.state_dict(),
@@ -95,22 +216,56 @@ class TrainState:
             "torch_rng": torch.get_rng_state(),
             "extra": self.extra,
         }
+        if ema is not None and self.standing is not None:
+            state["ema_statistics"] = "standing"  # checkpoints before issue 11 hold G's statistics
+        cuda = cuda_rng_states()
+        if cuda is None:
+            cuda = self.cuda_rng  # no CUDA in use here: write back what was read, if anything
+        if cuda is not None:
+            state["cuda_rng"] = cuda
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.step = int(state["step"])
         self.lr_scale = float(state["lr_scale"])
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
-        if self.ema_generator is not None and state.get("ema_generator") is not None:
-            self.ema_generator.load_state_dict(state["ema_generator"])
+        if self.ema_weights is not None and state.get("ema_generator") is not None:
+            self.ema_weights.load_state_dict(state["ema_generator"])
+        self.ema_statistics_stale = state.get("ema_statistics") != "standing" or state.get("ema_generator") is None
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.loader.load_state_dict(state["loader"])
         self.rng.set_state(state["rng"])
         torch.set_rng_state(state["torch_rng"])
+        self.cuda_rng = set_cuda_rng_states(state.get("cuda_rng"))
         self.extra = dict(state.get("extra") or {})
 
     @property
     def sampler(self) -> nn.Module:
         """The generator to sample from: the EMA copy when there is one."""
-        return self.ema_generator if self.ema_generator is not None else self.generator
+        ema = self.ema_generator
+        return ema if ema is not None else self.generator
+
+
+def cuda_rng_states() -> list[Tensor] | None:
+    """The random state of every CUDA device, or None when CUDA is absent or not yet in use (then
+    nothing has drawn from those streams, and ``torch.manual_seed`` alone determines them)."""
+    if not (torch.cuda.is_available() and torch.cuda.is_initialized()):
+        return None
+    return [s.clone() for s in torch.cuda.get_rng_state_all()]
+
+
+def set_cuda_rng_states(states: list[Tensor] | None) -> list[Tensor] | None:
+    """Restore CUDA random states read from a checkpoint. Returns the states to keep for the next
+    checkpoint when this machine cannot take them (no CUDA: a CPU run does not draw from them, but
+    a later resume on a GPU machine should find them), else None. With fewer devices than states,
+    the first devices get theirs."""
+    if not states:
+        return None
+    if not torch.cuda.is_available():
+        return [s.clone() for s in states]
+    n = min(len(states), torch.cuda.device_count())
+    for i in range(n):
+        torch.cuda.set_rng_state(states[i].to(torch.uint8).cpu(), i)
+    return None

@@ -35,10 +35,12 @@ from ganforge.train.distributed import (
     wrap,
 )
 from ganforge.train.memory import check_batch_fits
-from ganforge.train.state import TrainState, lr_factor
+from ganforge.train.state import TrainState, copied_buffers, lr_factor
 
-# Running sums kept on the device between log steps, in this order.
-_STATS = ("d_cost", "g_cost", "penalty", "d_real", "d_fake", "value")
+# Running sums kept on the device between log steps, in this order. ``penalty`` is the regularizers'
+# sum; ``aux_d`` and ``aux_g`` are the auxiliary costs' (AC-GAN, InfoGAN) terms in D's and G's losses.
+# g_cost and aux_g (slots 1 and 2) are added by the G step, the others by every D step.
+_STATS = ("d_cost", "g_cost", "aux_g", "penalty", "aux_d", "d_real", "d_fake", "value")
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,14 @@ class Trainer:
 
     SIGTERM (a scheduler's pre-emption notice) and SIGINT (Ctrl-C) stop training at the end of the
     current step, write a checkpoint of that step and raise TrainingStopped, so nothing is lost; a
-    second SIGINT interrupts at once. Distributed runs agree on the stop at the next log window.
+    second SIGINT interrupts at once: it goes to the handler that was in place before training (the
+    CLI's exits with one line and code 130), or raises KeyboardInterrupt. Checkpoints are written
+    atomically, so a write cut short leaves the previous file. Distributed runs agree on the stop
+    at the next log window.
+
+    The EMA generator (``train.ema_decay``, with ``train.ema_rampup``) averages G's weights every
+    step; its batch-norm statistics are measured on its own weights whenever it is read (standing
+    statistics, see TrainState), so every checkpoint, snapshot and evaluation samples with them.
     """
 
     def __init__(self, cfg: Config, run_dir: str | Path | None = None, callbacks: list[Callback] | None = None,
@@ -92,14 +101,22 @@ class Trainer:
         self.state: TrainState | None = None
         self._params: dict[str, list[torch.nn.Parameter]] = {}
         self._ema_pairs: tuple[tuple[int, int], list[Tensor], list[Tensor], list[tuple[Tensor, Tensor]]] | None = None
+        self._good_state: dict | None = None
         self._resumed = False
         self._stop_signal: int | None = None
+        self._previous_handlers: dict[int, object] = {}
 
     # -- stopping on a signal --------------------------------------------------------------------
 
     def _on_signal(self, signum: int, frame) -> None:
         if self._stop_signal is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # a second Ctrl-C: stop now, as Python would
+            # a second Ctrl-C: stop now, as the caller's own handler would (the CLI's exits at once
+            # with one line), or as Python would
+            previous = self._previous_handlers.get(signal.SIGINT)
+            if callable(previous) and previous is not signal.default_int_handler:
+                previous(signum, frame)
+                return
+            raise KeyboardInterrupt
         self._stop_signal = signum
 
     @contextlib.contextmanager
@@ -110,11 +127,13 @@ class Trainer:
             yield
             return
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        self._previous_handlers = previous
         try:
             yield
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            self._previous_handlers = {}
 
     def _stop_requested(self, at_log_window: bool) -> bool:
         if not self.dist.enabled:
@@ -166,7 +185,8 @@ class Trainer:
         if cfg.train.sync_batch_norm and self.dist.enabled:
             exp.generator = convert_sync_batch_norm(exp.generator, self.device)
             exp.discriminator = convert_sync_batch_norm(exp.discriminator, self.device)
-        self.state = TrainState.create(cfg, exp.generator, exp.discriminator, loader)
+        self.state = TrainState.create(cfg, exp.generator, exp.discriminator, loader, prior=exp.prior,
+                                       n_classes=exp.dataset.n_classes, device=self.device)
         self._resume()
         # What the training step calls: DDP wrappers when distributed (gradients averaged across
         # processes). The G step calls the bare D, whose weights get no gradient there, so DDP never
@@ -227,12 +247,6 @@ class Trainer:
             for group in opt.param_groups:
                 group["lr"] = lr
 
-    def _discriminate(self, real: Tensor, fake: Tensor, y: Tensor | None
-                      ) -> tuple[Tensor, Tensor, dict[str, Tensor], dict[str, Tensor]]:
-        """D's logits (and auxiliary heads) on real and fake: one pass over both when D does not
-        couple the examples of a batch (see DiscriminatorPass)."""
-        return self._d_pass(real, fake, y)
-
     def _discriminator_loss(self, s: TrainState, real: Tensor, fake: Tensor, y: Tensor | None, z: Tensor,
                             sums: Tensor) -> Tensor:
         exp = self.experiment
@@ -242,37 +256,41 @@ class Trainer:
             real = real.detach().requires_grad_(True)
         if any(r.needs_fake_grad for r in regs) and not fake.requires_grad:
             fake = fake.detach().requires_grad_(True)
-        with self._autocast():
-            d_real, d_fake, aux_real, aux_fake = self._discriminate(real, fake, y)
+        with self._autocast():  # one pass over real and fake when D allows it (see DiscriminatorPass)
+            d_real, d_fake, aux_real, aux_fake = self._d_pass(real, fake, y)
         d_cost = exp.cost.discriminator_cost(d_real, d_fake)
         penalty = torch.zeros((), device=d_cost.device)
         for reg in regs:
             p = reg.penalty(exp.discriminator, real, fake, d_real, d_fake, y, s.rng, (self.rank, self.world_size))
             if p is not None:
                 penalty = penalty + p
+        aux_d: Tensor | None = None
         for aux in exp.auxiliary:
             t = aux.discriminator_term(aux_real, aux_fake, y, z, exp.prior)
             if t is not None:
-                penalty = penalty + t
+                aux_d = t if aux_d is None else aux_d + t
         with torch.no_grad():
             if exp.cost.probabilistic:
                 pr, pf = torch.sigmoid(d_real).mean(), torch.sigmoid(d_fake).mean()
             else:
                 pr, pf = d_real.mean(), d_fake.mean()
             c = d_cost.detach()
-            # one in-place add for the window's running sums (g_cost, slot 1, is added by the G step)
-            sums += torch.stack([c, torch.zeros_like(c), penalty.detach(), pr, pf, -c])
+            # one in-place add for the window's running sums (g_cost and aux_g are added by the G step)
+            zero = torch.zeros_like(c)
+            a = zero if aux_d is None else aux_d.detach()
+            sums += torch.stack([c, zero, zero, penalty.detach(), a, pr, pf, -c])
         self._last_outputs = (d_real, d_fake, aux_fake)
-        return d_cost + penalty
+        return d_cost + penalty if aux_d is None else d_cost + penalty + aux_d
 
-    def _generator_aux(self, aux_fake: dict[str, Tensor], y: Tensor | None, z: Tensor) -> Tensor | float:
+    def _generator_aux(self, aux_fake: dict[str, Tensor], y: Tensor | None, z: Tensor) -> Tensor | None:
+        """The auxiliary costs' terms in G's loss, or None when there are none."""
         exp = self.experiment
         assert exp is not None
-        total: Tensor | float = 0.0
+        total: Tensor | None = None
         for aux in exp.auxiliary:
             t = aux.generator_term(aux_fake, y, z, exp.prior)
             if t is not None:
-                total = total + t
+                total = t if total is None else total + t
         return total
 
     def _player_params(self, which: str) -> list[torch.nn.Parameter]:
@@ -329,17 +347,18 @@ class Trainer:
             s.opt_d.step()
             self._after_d_step()
 
-        if fake_for_g is None:
-            real, y = s.loader.next()
-            z = self._latent(s)
         if simultaneous:
             # Both players' gradients are taken at the same point (theta_D, theta_G), then both step.
+            # (Alternating: n_critic >= 1, so the last D step has left its fakes in fake_for_g.)
+            real, y = s.loader.next()
+            z = self._latent(s)
             with self._autocast():
                 fake = self._g_forward(z, y).float()
             loss_d = self._discriminator_loss(s, real, fake, y, z, sums)
             d_real, d_fake, aux_fake = self._last_outputs
-            loss_g = cost.generator_cost(d_fake, d_real if cost.generator_needs_real else None)
-            loss_g = loss_g + self._generator_aux(aux_fake, y, z)
+            cost_g = cost.generator_cost(d_fake, d_real if cost.generator_needs_real else None)
+            aux_g = self._generator_aux(aux_fake, y, z)
+            loss_g = cost_g if aux_g is None else cost_g + aux_g
             d_params, g_params = self._trainable("d"), self._trainable("g")
             grads_d = torch.autograd.grad(loss_d, d_params, retain_graph=True)
             grads_g = torch.autograd.grad(loss_g, g_params)
@@ -356,12 +375,10 @@ class Trainer:
             d_params = self._trainable("d")  # exactly these are frozen for the G step, then restored
             for p in d_params:  # no gradients for D's weights in the G step
                 p.requires_grad_(False)
+            assert fake_for_g is not None
+            fake, real, y, z = fake_for_g
             try:
                 with self._autocast():
-                    if fake_for_g is not None:
-                        fake, real, y, z = fake_for_g
-                    else:
-                        fake = self._g_forward(z, y)
                     if exp.auxiliary:
                         d_fake, aux_fake = D.forward_aux(fake, y)
                     else:
@@ -371,7 +388,9 @@ class Trainer:
                     if cost.generator_needs_real:
                         with torch.no_grad():
                             d_real = D(real, y).float()
-                loss_g = cost.generator_cost(d_fake, d_real) + self._generator_aux(aux_fake, y, z)
+                cost_g = cost.generator_cost(d_fake, d_real)
+                aux_g = self._generator_aux(aux_fake, y, z)
+                loss_g = cost_g if aux_g is None else cost_g + aux_g
                 self._clear_grads(self._player_params("g"))
                 loss_g.backward()
             finally:
@@ -380,7 +399,10 @@ class Trainer:
             if want_norms:
                 norms["grad_norm_g"] = grad_norm(G)
             s.opt_g.step()
-        sums[1] += loss_g.detach()
+        if aux_g is None:
+            sums[1] += cost_g.detach()
+        else:
+            sums[1:3] += torch.stack([cost_g.detach(), aux_g.detach()])
         self._update_ema(s)
         return norms
 
@@ -390,21 +412,44 @@ class Trainer:
         z = self.experiment.prior.sample(self.cfg.train.batch_size, s.rng, self.device)
         return z[self.rank :: self.world_size] if self.dist.enabled else z
 
+    def ema_decay_at(self, step: int) -> float:
+        """The EMA's decay for the update after generator step ``step`` (0-based): ``train.ema_decay``,
+        with its half-life capped at ``train.ema_rampup`` times the steps averaged so far.
+
+        StyleGAN2-ADA's EMA ramp-up (Karras et al. 2020, training/training_loop.py: ``ema_nimg =
+        min(ema_nimg, cur_nimg * ema_rampup)``, ``ema_beta = 0.5 ** (batch / ema_nimg)``), counted
+        in generator steps instead of images: with t updates done, this one included, the decay is
+        ``min(ema_decay, 0.5 ** (1 / (ema_rampup * t)))``. Early in a run the EMA thus averages
+        about the last ``ema_rampup`` fraction of training instead of mostly the random
+        initialization (0.999 without it would keep 95 % of the initial weights after 50 steps:
+        grey samples); past ``t = log(0.5) / log(ema_decay) / ema_rampup`` steps (13,863 for 0.999
+        and 0.05) it is the plain ``ema_decay``. ``ema_rampup = 0`` turns the ramp off."""
+        cfg = self.cfg.train
+        t = step + 1 - cfg.ema_start  # updates of the average, this one included
+        decay = cfg.ema_decay
+        if cfg.ema_rampup > 0:
+            decay = min(decay, 0.5 ** (1.0 / (cfg.ema_rampup * t)))
+        return decay
+
     @torch.no_grad()
     def _update_ema(self, s: TrainState) -> None:
-        if s.ema_generator is None:
+        """Average G's weights into the EMA copy. Its non-BN buffers follow G; its batch-norm
+        statistics are measured on its own weights when it is read (TrainState.ema_generator)."""
+        ema = s.ema_weights
+        if ema is None:
             return
-        key = (id(s.ema_generator), id(s.generator))
+        key = (id(ema), id(s.generator))
         if self._ema_pairs is None or self._ema_pairs[0] != key:  # listed once per pair of modules
-            self._ema_pairs = (key, list(s.ema_generator.parameters()), list(s.generator.parameters()),
-                               list(zip(s.ema_generator.buffers(), s.generator.buffers(), strict=True)))
+            self._ema_pairs = (key, list(ema.parameters()), list(s.generator.parameters()),
+                               list(copied_buffers(ema, s.generator)))
         _, ema_p, g_p, buffers = self._ema_pairs
         if s.step < self.cfg.train.ema_start:
             torch._foreach_copy_(ema_p, g_p)
         else:
-            torch._foreach_lerp_(ema_p, g_p, 1.0 - self.cfg.train.ema_decay)
+            torch._foreach_lerp_(ema_p, g_p, 1.0 - self.ema_decay_at(s.step))
         for be, bg in buffers:
             be.copy_(bg)
+        s.ema_statistics_stale = True
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -429,7 +474,7 @@ class Trainer:
         """Why the run has diverged, or None when it is healthy."""
         if scalars is not None:
             limit = self.cfg.train.guard.cost_limit
-            for name in ("d_cost", "g_cost", "penalty"):
+            for name in ("d_cost", "g_cost", "penalty", "aux_d", "aux_g"):
                 v = scalars.get(name, 0.0)
                 if not math.isfinite(v):
                     return f"{name} is {v}"
@@ -497,7 +542,7 @@ class Trainer:
                 values = all_reduce_mean_(sums.clone(), self.dist).tolist()  # the one host sync of the window
                 scalars = {}
                 for name, v in zip(_STATS, values, strict=True):
-                    scalars[name] = v / (n_g if name == "g_cost" else max(n_d, 1))
+                    scalars[name] = v / (n_g if name in ("g_cost", "aux_g") else max(n_d, 1))
                 for k, v in norms.items():
                     scalars[k] = float(v)
                 scalars["lr_g"] = s.opt_g.param_groups[0]["lr"]
@@ -523,6 +568,7 @@ class Trainer:
                     cb.on_checkpoint(self, s)
             if s.step < cfg.steps and self._stop_requested(scalars is not None):
                 self._stop(s, at_checkpoint)
+        s.refresh_ema_statistics()  # the final EMA generator is ready to sample from
         for cb in self.callbacks:
             cb.on_fit_end(self, s)
         return s
