@@ -285,6 +285,25 @@ def test_a_renamed_run_whose_data_moved_resumes(tmp_path, one_thread):
     assert steps == sorted(set(steps)) and steps[-1] == 4 and 3 in steps  # continued, not restarted
 
 
+def test_a_run_whose_data_changed_is_refused(tmp_path, one_thread):
+    """The data's location is not hashed, its content is: one changed pixel refuses the resume."""
+    import numpy as np
+
+    import ganforge
+    from ganforge.run import RunDirError
+
+    data = tmp_path / "a.npy"
+    _tiny_image_run(tmp_path, "run", data, 2)
+    images = np.load(data)
+    images[0, 0, 0] ^= 1
+    np.save(data, images)
+    raw = {"name": "run", "data": {"name": "image_array", "path": str(data), "layout": "NHW"},
+           "model": {"generator": {"name": "dcgan", "ngf": 4}, "discriminator": {"name": "dcgan", "ndf": 4}},
+           "train": {"steps": 4, "batch_size": 4, "progress": False, "threads": 1}}
+    with pytest.raises(RunDirError, match="other data"):
+        ganforge.train(ganforge.config_from_dict(raw), tmp_path / "run")
+
+
 def test_a_changed_trajectory_field_is_still_refused(tmp_path, one_thread):
     import ganforge
     from ganforge.run import RunDirError

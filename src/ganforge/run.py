@@ -30,7 +30,7 @@ from ganforge.rundir import (
 from ganforge.train import distributed
 from ganforge.train.callbacks import Callback, MetricsLog, ProgressBar
 from ganforge.train.checkpoint import load_checkpoint
-from ganforge.train.state import TrainState
+from ganforge.train.state import StandingStatistics, TrainState, standing_statistics
 from ganforge.train.trainer import Trainer, resolve_device
 
 __all__ = ["LoadedRun", "RunDirError", "TrainedGenerator", "load_generator", "load_run", "prepare_run_dir",
@@ -78,6 +78,21 @@ def prepare_run_dir(cfg: Config, out: str | Path) -> bool:
     return False
 
 
+def check_same_data(run: RunDir, dataset: Dataset) -> None:
+    """A resumed run must see the data it was trained on. Where the data lives is not part of the
+    config's trajectory hash (a moved folder resumes), so its content is compared instead: the
+    fingerprint recorded in data.json against the data found now (runs without data.json: nothing
+    recorded, nothing compared)."""
+    recorded = (run.read_data() or {}).get("fingerprint")
+    if not recorded:
+        return
+    now = dataset.fingerprint()
+    if now != recorded:
+        raise RunDirError(f"{run.path} was trained on other data than {dataset!r} holds now (data fingerprint "
+                          f"{recorded[:16]}... recorded in {run.data_path.name}, {now[:16]}... found); resume with "
+                          "the same data, or train into another --out")
+
+
 def _warn(line: str) -> None:
     print(f"ganforge: warning: {line}", file=sys.stderr, flush=True)
 
@@ -94,10 +109,13 @@ def train(cfg: Config, out: str | Path | None, callbacks: list[Callback] | None 
     info = distributed.from_env(resolve_device(cfg.train.device))  # torchrun's processes, or one
     verbose = cfg.train.progress if progress is None else progress
     run = None
+    resuming = False
     if out is not None:
-        prepare_run_dir(cfg, out)
+        resuming = prepare_run_dir(cfg, out)
         run = RunDir(check_output_path(out, "--out", directory=True))
     experiment = build_experiment(cfg)
+    if resuming and run is not None:
+        check_same_data(run, experiment.dataset)
     cbs: list[Callback] = []
     if run is not None:
         cbs.append(MetricsLog(run.path))
@@ -264,6 +282,10 @@ def load_run(run_dir: str | Path, ema: bool = True, device: str | torch.device =
                               f"({str(exc).splitlines()[0][:160]})") from None
     exp.generator.to(device).eval()
     exp.discriminator.to(device).eval()
+    if ema and state.get("ema_generator") is not None and state.get("ema_statistics") != "standing":
+        # a checkpoint written before issue 11: its EMA copy holds the raw G's batch-norm statistics;
+        # measure the EMA weights' own, as the trainer now does before every checkpoint
+        standing_statistics(exp.generator, StandingStatistics.for_config(cfg, exp.prior, exp.dataset.n_classes, device))
     return LoadedRun(cfg, exp, int(state["step"]), path)
 
 

@@ -25,7 +25,6 @@ import contextlib
 import datetime
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import socket
@@ -110,21 +109,10 @@ def os_error_line(exc: OSError, what: str) -> RunDirError:
 
 # -- the data description ------------------------------------------------------------------------
 
-def fingerprint_examples(dataset: Dataset) -> str | None:
-    """SHA-256 of a finite dataset's examples and labels (None for a distribution)."""
-    found = getattr(dataset, "fingerprint", None)
-    if callable(found):  # the data layer's own, when it has one
-        return found()
-    if dataset.examples is None:
-        return None
-    h = hashlib.sha256()
-    x = dataset.examples.detach().float().contiguous().cpu()
-    h.update(repr(tuple(x.shape)).encode())
-    h.update(x.numpy().tobytes())
-    for labels in (dataset.labels, getattr(dataset, "targets", None)):
-        if labels is not None:
-            h.update(labels.detach().long().contiguous().cpu().numpy().tobytes())
-    return "sha256:" + h.hexdigest()
+def fingerprint_examples(dataset: Dataset) -> str:
+    """The data layer's fingerprint of what the players see (``Dataset.fingerprint``: content, not
+    location; for a distribution, its registered name and parameters)."""
+    return dataset.fingerprint()
 
 
 def describe_dataset(dataset: Dataset, cfg: Config) -> dict[str, Any]:

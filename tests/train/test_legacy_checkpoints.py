@@ -52,3 +52,17 @@ def test_legacy_run_loads_and_samples(name, tmp_path):
     G = load_generator(run)
     x = G.sample(5, seed=1)
     assert x.shape == (5, *G.sample_shape) and torch.isfinite(x).all()
+
+
+def test_legacy_ema_generator_gets_statistics_of_its_own_weights(tmp_path):
+    """A checkpoint written before issue 11 holds the raw G's batch-norm statistics in its EMA copy;
+    load_generator measures the EMA weights' own (standing statistics), as new checkpoints hold."""
+    from test_ema import own_batch_statistics
+
+    run = tmp_path / "digits"
+    shutil.copytree(FIXTURES / "digits", run)
+    G = load_generator(run)
+    for name, run_mean, run_var, mean, var in own_batch_statistics(G.generator, G.latent_dim):
+        assert ((run_mean - mean).abs() / var.sqrt()).max().item() < 0.1, name
+        ratio = run_var / var
+        assert 1 / 1.25 < ratio.min().item() and ratio.max().item() < 1.25, name
