@@ -193,6 +193,18 @@ def run_times(run_dir: Path, time_log: Path | None) -> dict:
     return out
 
 
+def use_raw_statistics(run) -> None:
+    """Before issue 11 the EMA copy sampled with the raw generator's batch-norm running statistics:
+    copy them from the checkpoint into the loaded EMA generator (the same weights, the old statistics),
+    so that one trained run measures both sides of the fix."""
+    from ganforge.train.checkpoint import load_checkpoint
+
+    raw = load_checkpoint(run.path, run.config.accepted_hashes())["generator"]
+    own = run.experiment.generator.state_dict()
+    keys = [k for k in own if k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
+    run.experiment.generator.load_state_dict({**own, **{k: raw[k] for k in keys}})
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run_dir")
@@ -203,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-path", type=Path, default=DEFAULT_MNIST,
                     help="MNIST IDX files for FID / intra-class FID (skipped when absent)")
     ap.add_argument("--raw", action="store_true", help="the raw generator instead of the EMA copy (diagnosis)")
+    ap.add_argument("--ema-statistics", choices=("own", "raw"), default="own",
+                    help="own: the EMA generator's standing batch-norm statistics (since issue 11); raw: the raw "
+                         "generator's running statistics copied in, as every EMA sample was drawn before issue 11")
     ap.add_argument("--time-log", type=Path, default=None, help="a /usr/bin/time -v log of the training")
     ap.add_argument("--out", type=Path, default=None, help="default: bench/out/image_quality_<run>.json")
     args = ap.parse_args(argv)
@@ -211,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     cfg = read_run_config(run_dir)
     run = load_run(run_dir, ema=not args.raw)  # the EMA generator (default) when the run kept one
+    if args.ema_statistics == "raw" and not args.raw:
+        use_raw_statistics(run)
     G = TrainedGenerator(run).eval()
     G.step = run.step
     d = cfg.to_dict()
@@ -231,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         real = DATASETS.build("mnist", {"path": str(args.data_path), "split": "test"})
         res.update(fid_against_real(fx, real, res["kind"] == "conditional", args.seed))
     result = {"run": str(run_dir), "recipe": d.get("name"), "step": G.step, "generator": "raw" if args.raw else "ema",
+              "ema_statistics": None if args.raw else args.ema_statistics,
               **res, "classifier_confidence": confidence_summary(), "times": run_times(run_dir, args.time_log),
               "classifier": ("digits (shipped, held-out accuracy 96.11 %)" if digits
                              else "mnist (shipped, held-out accuracy 99.45 %)")}
