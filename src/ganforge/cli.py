@@ -412,7 +412,6 @@ def report(run_dir: str, out: str | None) -> None:
 
     if out is not None:
         _html_out(out)
-    if out is not None:
         out = str(check_output_path(out))
     else:
         check_output_path(RunDir(run_dir).report_path)

@@ -146,6 +146,10 @@ def build_experiment(cfg: Config, dataset: Dataset | None = None) -> Experiment:
     prior = PRIORS.build(cfg.game.prior.name, cfg.game.prior.params, where="game.prior")
     check_players_fit(cfg, dataset, prior)
     cost = COSTS.build(cfg.game.cost.name, cfg.game.cost.params, where="game.cost")
+    if callable(getattr(cost, "after_discriminator_step", None)):  # a cost written before issue 11
+        raise ConfigError("game.cost", f"{cfg.game.cost.name!r} defines after_discriminator_step, which costs no "
+                                       "longer have: a cost is a pure function of D's logits; a projection of D's "
+                                       "weights after its step is a regularizer (see weight_clip)")
     regs = [REGULARIZERS.build(r.name, r.params, where=f"game.regularizers.{i}")
             for i, r in enumerate(cfg.game.regularizers)]
     aux = [AUXILIARY.build(a.name, a.params, where=f"game.auxiliary.{i}") for i, a in enumerate(cfg.game.auxiliary)]

@@ -221,8 +221,12 @@ class Config(Section):
         """The hashes a checkpoint of this config may carry: today's first, then the earlier rules' (so a
         run written before this rule still loads and resumes with its own name, data path, device and
         threads; the device and threads hashed as they are set is accepted under either rule)."""
-        hashes = [cfg.trajectory_hash(execution_free=free, legacy=legacy)
-                  for cfg in (self, *self.earlier_spellings()) for legacy in (False, True) for free in (True, False)]
+        earlier = self.earlier_spellings()
+        hashes = [self.trajectory_hash(execution_free=free) for free in (True, False)]
+        if not earlier:  # when an earlier schema spelled this game otherwise, this spelling meant another game then
+            hashes += [self.trajectory_hash(execution_free=free, legacy=True) for free in (True, False)]
+        hashes += [cfg.trajectory_hash(execution_free=free, legacy=legacy)
+                   for cfg in earlier for legacy in (False, True) for free in (True, False)]
         return tuple(dict.fromkeys(hashes))
 
     def earlier_spellings(self) -> list[Config]:

@@ -31,7 +31,7 @@ from ganforge.train import distributed
 from ganforge.train.callbacks import Callback, MetricsLog, ProgressBar
 from ganforge.train.checkpoint import load_checkpoint
 from ganforge.train.state import StandingStatistics, TrainState, standing_statistics
-from ganforge.train.trainer import Trainer, resolve_device
+from ganforge.train.trainer import Trainer, remove_stale_writes, resolve_device
 
 __all__ = ["LoadedRun", "RunDirError", "TrainedGenerator", "load_generator", "load_run", "prepare_run_dir",
            "read_run_config", "train"]
@@ -78,19 +78,17 @@ def prepare_run_dir(cfg: Config, out: str | Path) -> bool:
     return False
 
 
-def check_same_data(run: RunDir, dataset: Dataset) -> None:
+def check_same_data(run: RunDir, found: dict) -> None:
     """A resumed run must see the data it was trained on. Where the data lives is not part of the
     config's trajectory hash (a moved folder resumes), so its content is compared instead: the
-    fingerprint recorded in data.json against the data found now (runs without data.json: nothing
-    recorded, nothing compared)."""
+    fingerprint recorded in data.json against that of the data found now (``found``, its
+    description; runs without data.json: nothing recorded, nothing compared)."""
     recorded = (run.read_data() or {}).get("fingerprint")
-    if not recorded:
-        return
-    now = dataset.fingerprint()
-    if now != recorded:
-        raise RunDirError(f"{run.path} was trained on other data than {dataset!r} holds now (data fingerprint "
-                          f"{recorded[:16]}... recorded in {run.data_path.name}, {now[:16]}... found); resume with "
-                          "the same data, or train into another --out")
+    now = found.get("fingerprint")
+    if recorded and now != recorded:
+        raise RunDirError(f"{run.path} was trained on other data than {found.get('source') or found.get('dataset')} "
+                          f"holds now (data fingerprint {recorded[:16]}... recorded in {run.data_path.name}, "
+                          f"{str(now)[:16]}... found); resume with the same data, or train into another --out")
 
 
 def _warn(line: str) -> None:
@@ -114,8 +112,11 @@ def train(cfg: Config, out: str | Path | None, callbacks: list[Callback] | None 
         resuming = prepare_run_dir(cfg, out)
         run = RunDir(check_output_path(out, "--out", directory=True))
     experiment = build_experiment(cfg)
-    if resuming and run is not None:
-        check_same_data(run, experiment.dataset)
+    description = None
+    if run is not None:
+        description = describe_dataset(experiment.dataset, cfg)  # the data's fingerprint, computed once
+        if resuming:
+            check_same_data(run, description)
     cbs: list[Callback] = []
     if run is not None:
         cbs.append(MetricsLog(run.path))
@@ -123,7 +124,8 @@ def train(cfg: Config, out: str | Path | None, callbacks: list[Callback] | None 
     cbs += list(callbacks or [])
     if run is not None:
         cbs += run_dir_callbacks(cfg, run.path, experiment, cbs, verbose)
-    trainer = Trainer(cfg, None if run is None else run.path, cbs, experiment=experiment, dist_info=info)
+    trainer = Trainer(cfg, None if run is None else run.path, cbs, experiment=experiment, dist_info=info,
+                      remove_stale_writes=run is None)
     lock: RunLock | None = None
     try:
         try:
@@ -132,7 +134,8 @@ def train(cfg: Config, out: str | Path | None, callbacks: list[Callback] | None 
             raise (exc if run is None else run.damaged_checkpoint_hint(exc, cfg.accepted_hashes())) from None
         if run is not None:
             if info.rank == 0:
-                lock = _start_run_dir(cfg, run, experiment.dataset)
+                assert description is not None
+                lock = _start_run_dir(cfg, run, description)
             distributed.barrier(info)
         return trainer.fit()
     finally:
@@ -140,9 +143,11 @@ def train(cfg: Config, out: str | Path | None, callbacks: list[Callback] | None 
             lock.release()
 
 
-def _start_run_dir(cfg: Config, run: RunDir, dataset: Dataset) -> RunLock:
-    """Rank 0, before the first step: lock the run directory, set an earlier run's results aside on a
-    fresh start, and record the config and the data description."""
+def _start_run_dir(cfg: Config, run: RunDir, description: dict) -> RunLock:
+    """Rank 0, before the first step: lock the run directory, remove the temp files of checkpoint
+    writes cut short by a crash (only now: before the lock they may be another trainer's write in
+    progress), set an earlier run's results aside on a fresh start, and record the config and the
+    data description."""
     try:
         run.path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -154,7 +159,8 @@ def _start_run_dir(cfg: Config, run: RunDir, dataset: Dataset) -> RunLock:
             if moved is not None:
                 _warn(f"{run.path} held the results of an earlier run without checkpoints; they were moved to "
                       f"{moved} so that this fresh start does not mix with them")
-        run.write_data(describe_dataset(dataset, cfg))
+        remove_stale_writes(run.checkpoints_dir)
+        run.write_data(description)
         run.write_config(cfg)
     except OSError as exc:
         lock.release()

@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ganforge.errors import CheckpointError, GanforgeError
+from ganforge.errors import CheckpointError, ConfigError, GanforgeError
 from ganforge.io import atomic_open, read_jsonl, write_json_atomic, write_text_atomic
 
 if TYPE_CHECKING:
@@ -109,34 +109,12 @@ def os_error_line(exc: OSError, what: str) -> RunDirError:
 
 # -- the data description ------------------------------------------------------------------------
 
-def fingerprint_examples(dataset: Dataset) -> str:
-    """The data layer's fingerprint of what the players see (``Dataset.fingerprint``: content, not
-    location; for a distribution, its registered name and parameters)."""
-    return dataset.fingerprint()
-
-
 def describe_dataset(dataset: Dataset, cfg: Config) -> dict[str, Any]:
-    """What data.json records: everything the players and the readers of a run need from the data."""
-    vr = dataset.value_range
-    names = getattr(dataset, "class_names", None)
-    desc: dict[str, Any] = {
-        "format": RUN_FORMAT,
-        "version": DATA_VERSION,
-        "dataset": cfg.data.name,
-        "shape": [int(s) for s in dataset.shape],
-        "n_classes": int(dataset.n_classes),
-        "class_names": None if names is None else [str(n) for n in names],
-        "value_range": None if vr is None else [float(vr[0]), float(vr[1])],
-        "finite": bool(dataset.is_finite),  # False: a distribution, rebuilt from the config (no files)
-        "n_examples": len(dataset) if dataset.is_finite else None,
-        "fingerprint": fingerprint_examples(dataset),
-    }
-    own = getattr(dataset, "describe", None)
-    if callable(own):  # the data layer's description adds to (never removes) these fields
-        extra = own()
-        if isinstance(extra, dict):
-            desc.update({k: v for k, v in extra.items() if k not in ("format", "version")})
-    return desc
+    """What data.json records: the run-directory marker, the config's dataset name, and the data
+    layer's description (``Dataset.describe()``: shape, classes, value range, size, fingerprint...),
+    plus ``finite`` (False: a distribution, rebuilt from the config without files)."""
+    return {"format": RUN_FORMAT, "version": DATA_VERSION, "dataset": cfg.data.name, **dataset.describe(),
+            "finite": bool(dataset.is_finite)}
 
 
 def recorded_dataset(desc: dict[str, Any], source: str) -> Dataset:
@@ -153,8 +131,11 @@ def recorded_dataset(desc: dict[str, Any], source: str) -> Dataset:
             self.value_range = None if vr is None else (float(vr[0]), float(vr[1]))
             self.class_names = desc.get("class_names")
             self.name = str(desc.get("dataset", ""))
-            self.fingerprint_ = desc.get("fingerprint")
+            self.recorded_fingerprint = desc.get("fingerprint")
             self.source = source
+
+        def fingerprint(self) -> str:
+            return str(self.recorded_fingerprint)
 
         def __repr__(self) -> str:
             return f"RecordedData({self.name!r}, shape={self.shape}, n_classes={self.n_classes}, from {self.source})"
@@ -331,7 +312,13 @@ class RunDir:
             raw = load_yaml(read_config_text(path), str(path))
         except yaml.YAMLError as exc:
             raise RunDirError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-        return config_from_dict(raw, source=str(path))
+        try:
+            return config_from_dict(raw, source=str(path))
+        except ConfigError as exc:
+            if str(path) in str(exc):
+                raise
+            # the run's recorded config, not the user's: say which file holds what is refused
+            raise ConfigError("", f"{path} (the run's recorded config): {exc}") from None
 
     def write_config(self, cfg: Config) -> None:
         write_text_atomic(self.config_path, cfg.to_yaml())
@@ -339,6 +326,8 @@ class RunDir:
     def read_data(self) -> dict[str, Any] | None:
         """data.json's description, or None for runs written before it (or when unreadable)."""
         try:
+            if not self.data_path.is_file():  # only a regular file is opened (a FIFO would block)
+                return None
             desc = json.loads(self.data_path.read_text())
         except (OSError, ValueError, UnicodeDecodeError):
             return None

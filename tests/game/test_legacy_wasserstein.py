@@ -83,3 +83,17 @@ def test_legacy_forms_of_a_config():
     clip5 = config_from_dict({"game": {"cost": {"name": "wasserstein"}, "regularizers": [{"name": "weight_clip", "clip": 0.05}]}})
     assert game(clip5) == [({"name": "wasserstein", "weight_clip": 0.05}, [])]
     assert game(config_from_dict({})) == []  # non_saturating: nothing changed
+
+
+def test_an_old_wgan_gp_run_that_also_clipped_is_not_taken_for_the_fixed_game():
+    """Before issue 11, `wasserstein` + gradient_penalty also clipped at 0.01 (the defect): its
+    checkpoints are another game than today's `wasserstein` + gradient_penalty and must not resume
+    under it; a run that had turned the clipping off (`weight_clip: null`) played today's game."""
+    from ganforge.config import Config
+
+    base = {"game": {"cost": {"name": "wasserstein"}, "regularizers": [{"name": "gradient_penalty"}]}}
+    today = config_from_dict(base)
+    assert today.trajectory_hash(legacy=True) not in today.accepted_hashes()
+    unclipped = Config.model_validate({"game": {"cost": {"name": "wasserstein", "weight_clip": None},
+                                                "regularizers": [{"name": "gradient_penalty"}]}})
+    assert unclipped.trajectory_hash(legacy=True) in today.accepted_hashes()

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from ganforge.game import REGULARIZERS
+from ganforge.game.regularizers import Regularizer
 
 
 def build(name: str, **params):
@@ -263,3 +264,41 @@ def test_regularizer_flags():
     flags = {name: (type(build(name)).input_gradient, type(build(name)).lipschitz) for name in REGULARIZERS.names()}
     assert flags == {"gradient_penalty": (True, True), "r1": (True, False), "r2": (True, False),
                      "weight_clip": (False, True)}
+
+
+def test_a_regularizer_written_before_shard_still_trains_and_a_cost_with_a_projection_is_refused(one_thread):
+    """Python components written to the interface before issue 11: a regularizer whose penalty takes
+    no ``shard`` gets the old arguments; a cost with ``after_discriminator_step`` (no longer called)
+    is refused by name instead of being silently ignored."""
+    import ganforge
+    from ganforge.errors import ConfigError
+    from ganforge.game import COSTS, REGULARIZERS
+    from ganforge.game.losses import NonSaturating
+
+    seen = []
+
+    class OldStyle(Regularizer):
+        def penalty(self, discriminator, real, fake, d_real, d_fake, y, generator):
+            seen.append(real.shape[0])
+            return d_real.pow(2).mean() * 0.0
+
+    class Projecting(NonSaturating):
+        def after_discriminator_step(self, discriminator):
+            pass
+
+    REGULARIZERS.register("test_old_style")(OldStyle)
+    COSTS.register("test_projecting")(Projecting)
+    try:
+        raw = {"data": {"name": "ring"}, "game": {"prior": {"name": "gaussian", "latent_dim": 2},
+                                                   "regularizers": [{"name": "test_old_style"}]},
+               "model": {"generator": {"name": "mlp", "widths": [8]}, "discriminator": {"name": "mlp", "widths": [8]}},
+               "train": {"steps": 2, "batch_size": 8, "progress": False}}
+        ganforge.train(ganforge.config_from_dict(raw), None)
+        assert seen == [8, 8]
+        raw["game"]["regularizers"] = []
+        raw["game"]["cost"] = {"name": "test_projecting"}
+        with pytest.raises(ConfigError, match="after_discriminator_step"):
+            ganforge.train(ganforge.config_from_dict(raw), None)
+    finally:
+        REGULARIZERS._entries.pop("test_old_style", None)
+        COSTS._entries.pop("test_projecting", None)

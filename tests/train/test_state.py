@@ -67,3 +67,20 @@ def test_checkpoint_without_cuda_states_loads(monkeypatch):
     resumed = fresh_state()
     resumed.load_state_dict(state)
     assert cuda.set_calls == [] and resumed.cuda_rng is None
+
+
+def test_each_process_continues_the_writers_device_stream(monkeypatch):
+    """Rank 0 writes the checkpoint; rank k trains on device k, whose stream drew alike to rank 0's
+    device 0. On resume rank k's device takes the state of the writer's device, not rank 0's
+    untouched copy of device k's (which would make rank k's draws differ from an uninterrupted run)."""
+    from ganforge.train.state import set_cuda_rng_states
+
+    states = fake_states(2)
+    cuda = FakeCuda(monkeypatch, 2, fake_states(2))
+    set_cuda_rng_states(states, saved_device=0, own_device=1)
+    got = dict(cuda.set_calls)
+    assert torch.equal(got[1], states[0]) and torch.equal(got[0], states[0])
+    cuda.set_calls.clear()
+    set_cuda_rng_states(states, saved_device=0, own_device=0)  # one process: every device its own
+    got = dict(cuda.set_calls)
+    assert torch.equal(got[0], states[0]) and torch.equal(got[1], states[1])

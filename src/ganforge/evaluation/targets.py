@@ -308,7 +308,7 @@ def evaluate_target(target: str | Path, req: EvalRequest, *, read_config: ReadCo
         cfg = read_config(path)
         data = _run_data(cfg, path, req, needed=req.real is None)
         run = load_run(path, device=req.device, dataset=data)
-        if not _is_image_dataset(run.experiment.dataset):
+        if len(run.experiment.dataset.shape) != 3:  # the players' data, even when only described (no examples)
             if req.asks_for_features:
                 raise EvalError(f"{path}: a toy run is measured with its exact protocol (modes, W1, D*); --metrics, "
                                 "--features, --floor and --real apply to image runs and to sample files")

@@ -223,7 +223,13 @@ class TrainState:
             cuda = self.cuda_rng  # no CUDA in use here: write back what was read, if anything
         if cuda is not None:
             state["cuda_rng"] = cuda
+            device = self.training_device()
+            if device.type == "cuda":
+                state["cuda_rng_device"] = device.index if device.index is not None else torch.cuda.current_device()
         return state
+
+    def training_device(self) -> torch.device:
+        return next(iter(self.generator.parameters()), torch.zeros(())).device
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.step = int(state["step"])
@@ -238,7 +244,11 @@ class TrainState:
         self.loader.load_state_dict(state["loader"])
         self.rng.set_state(state["rng"])
         torch.set_rng_state(state["torch_rng"])
-        self.cuda_rng = set_cuda_rng_states(state.get("cuda_rng"))
+        device = self.training_device()
+        own = None
+        if device.type == "cuda":
+            own = device.index if device.index is not None else torch.cuda.current_device()
+        self.cuda_rng = set_cuda_rng_states(state.get("cuda_rng"), state.get("cuda_rng_device"), own)
         self.extra = dict(state.get("extra") or {})
 
     @property
@@ -256,13 +266,27 @@ def cuda_rng_states() -> list[Tensor] | None:
     return [s.clone() for s in torch.cuda.get_rng_state_all()]
 
 
-def set_cuda_rng_states(states: list[Tensor] | None) -> list[Tensor] | None:
+def set_cuda_rng_states(states: list[Tensor] | None, saved_device: int | None = None,
+                        own_device: int | None = None) -> list[Tensor] | None:
     """Restore CUDA random states read from a checkpoint. Returns the states to keep for the next
     checkpoint when this machine cannot take them (no CUDA: a CPU run does not draw from them, but
     a later resume on a GPU machine should find them), else None. With fewer devices than states,
-    the first devices get theirs."""
+    the first devices get theirs.
+
+    ``saved_device`` is the device the writer trained on, ``own_device`` this process's. Only rank 0
+    writes, and in a distributed run every process draws alike from its own device's stream (seeded
+    alike, the same ops on slices of equal size), so this process's device takes the state of the
+    writer's device: rank k's stream continues as rank 0's did, not from rank 0's untouched copy of
+    device k's."""
     if not states:
         return None
+    if not torch.cuda.is_available():
+        return [s.clone() for s in states]
+    n = min(len(states), torch.cuda.device_count())
+    for i in range(n):
+        source = saved_device if i == own_device and saved_device is not None and saved_device < len(states) else i
+        torch.cuda.set_rng_state(states[source].to(torch.uint8).cpu(), i)
+    return None
     if not torch.cuda.is_available():
         return [s.clone() for s in states]
     n = min(len(states), torch.cuda.device_count())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 import math
 import signal
 import threading
@@ -63,6 +64,19 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def _takes_shard(regularizer: object) -> bool:
+    """Whether ``regularizer.penalty`` accepts the ``shard`` argument (added in issue 11)."""
+    params = inspect.signature(regularizer.penalty).parameters.values()  # type: ignore[attr-defined]
+    return any(p.name == "shard" or p.kind is inspect.Parameter.VAR_POSITIONAL for p in params)
+
+
+def remove_stale_writes(checkpoint_dir: Path) -> None:
+    """Remove the temp files of checkpoint writes cut short by a crash."""
+    if checkpoint_dir.is_dir():
+        for stale in checkpoint_dir.glob(".step_*.tmp"):
+            stale.unlink(missing_ok=True)
+
+
 def grad_norm(module: nn.Module) -> Tensor:
     grads = [p.grad for p in module.parameters() if p.grad is not None]
     if not grads:
@@ -90,8 +104,12 @@ class Trainer:
     """
 
     def __init__(self, cfg: Config, run_dir: str | Path | None = None, callbacks: list[Callback] | None = None,
-                 experiment: Experiment | None = None, dist_info: DistInfo | None = None):
+                 experiment: Experiment | None = None, dist_info: DistInfo | None = None,
+                 remove_stale_writes: bool = True):
         self.cfg = cfg
+        # Temp files of checkpoint writes cut short by a crash are removed at set-up; run.train removes
+        # them itself once it holds the run's lock (another trainer's write in progress looks the same).
+        self.remove_stale_writes = remove_stale_writes
         self.run_dir = None if run_dir is None else Path(run_dir)
         self.callbacks = list(callbacks or [])
         self.experiment = experiment
@@ -193,6 +211,8 @@ class Trainer:
         # waits for D gradients that do not come (no find_unused_parameters needed).
         self._g_forward = wrap(exp.generator, self.dist, self.device)
         self._d_pass = wrap(DiscriminatorPass(exp.discriminator, bool(exp.auxiliary)), self.dist, self.device)
+        # ``shard`` for regularizers that take it; one written before it was added gets the old arguments
+        self._shards = [((self.rank, self.world_size),) if _takes_shard(r) else () for r in exp.regularizers]
         return self.state
 
     def _resume(self) -> None:
@@ -202,9 +222,8 @@ class Trainer:
         found = list_checkpoints(self.checkpoint_dir)
         barrier(self.dist)  # every process has looked before rank 0 may write anything
         self._agree_on_resume(found[-1][0] if found else -1)
-        if self.rank == 0 and self.checkpoint_dir.is_dir():
-            for stale in self.checkpoint_dir.glob(".step_*.tmp"):  # a write cut short by a crash
-                stale.unlink(missing_ok=True)
+        if self.rank == 0 and self.remove_stale_writes:
+            remove_stale_writes(self.checkpoint_dir)
         if not found:
             return
         self._resumed = True
@@ -260,8 +279,8 @@ class Trainer:
             d_real, d_fake, aux_real, aux_fake = self._d_pass(real, fake, y)
         d_cost = exp.cost.discriminator_cost(d_real, d_fake)
         penalty = torch.zeros((), device=d_cost.device)
-        for reg in regs:
-            p = reg.penalty(exp.discriminator, real, fake, d_real, d_fake, y, s.rng, (self.rank, self.world_size))
+        for reg, shard in zip(regs, self._shards, strict=True):
+            p = reg.penalty(exp.discriminator, real, fake, d_real, d_fake, y, s.rng, *shard)
             if p is not None:
                 penalty = penalty + p
         aux_d: Tensor | None = None
