@@ -369,4 +369,4 @@ def test_eval_of_a_run_without_its_data_compares_with_other_real_images(moved_im
     r = cli("eval", tmp / "elsewhere", "--n", 8, "--real", real, "--metrics", "fid", "--features", "digits",
             "--out", tmp_path / "e.json")
     assert r.exit_code == 0, r.output
-    assert "fid" in json.loads((tmp_path / "e.json").read_text())
+    assert "fid" in json.loads((tmp_path / "e.json").read_text())["metrics"]

@@ -318,7 +318,9 @@ class RunDir:
             if str(path) in str(exc):
                 raise
             # the run's recorded config, not the user's: say which file holds what is refused
-            raise ConfigError("", f"{path} (the run's recorded config): {exc}") from None
+            prefix = f"config {exc.path}: " if exc.path else "config: "
+            message = str(exc)[len(prefix):] if str(exc).startswith(prefix) else str(exc)
+            raise ConfigError(exc.path, f"{message} (in {path}, the run's recorded config)") from None
 
     def write_config(self, cfg: Config) -> None:
         write_text_atomic(self.config_path, cfg.to_yaml())
