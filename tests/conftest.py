@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 import torch
 
@@ -13,3 +15,18 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def _weights_digest(state: dict[str, torch.Tensor]) -> str:
+    """SHA-256 of a state dict's tensors (as float32, by sorted name): how the legacy fixtures record
+    the weights the code before issue 11 reached."""
+    h = hashlib.sha256()
+    for k in sorted(state):
+        h.update(k.encode())
+        h.update(state[k].detach().float().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+@pytest.fixture
+def weights_digest():
+    return _weights_digest

@@ -16,18 +16,12 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from test_bad_input_corpus import TINY  # the corpus's tiny ring run
 
 import ganforge
 from ganforge.cli import main
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-TINY = {
-    "name": "tiny",
-    "data": {"name": "ring"},
-    "model": {"generator": {"name": "mlp", "widths": [8]}, "discriminator": {"name": "mlp", "widths": [8]}},
-    "game": {"prior": {"name": "gaussian", "latent_dim": 2}},
-    "train": {"steps": 4, "batch_size": 8, "log_every": 2, "checkpoint_every": 2, "progress": False, "threads": 1},
-}
 DIGITS = {**TINY, "name": "digits-tiny", "data": {"name": "digits"},
           "model": {"generator": {"name": "dcgan", "ngf": 4}, "discriminator": {"name": "dcgan", "ndf": 4}},
           "game": {"prior": {"name": "gaussian", "latent_dim": 4}}}
