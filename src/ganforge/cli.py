@@ -396,6 +396,57 @@ def diagnose(run_dir: str, as_json: bool) -> None:
         click.echo(e.line())
 
 
+@main.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("--step", type=click.IntRange(min=0), default=None,
+              help="analyze the checkpoint of this step [the newest; train.keep_checkpoints are kept]")
+@click.option("--batch-size", "batch_size", type=click.IntRange(min=1), default=None,
+              help="examples (and latents) in the fixed batch [train.batch_size]")
+@click.option("--seed", type=int, default=0, show_default=True, help="draws the fixed batch")
+@click.option("--method", type=click.Choice(["auto", "dense", "iterative"]), default="auto", show_default=True,
+              help="dense: every eigenvalue of the full game Jacobian; iterative: Lanczos / Arnoldi on "
+                   "Hessian- and Jacobian-vector products; auto: dense below 64 parameters")
+@click.option("--dense-max", "dense_max", type=click.IntRange(min=1), default=4096, show_default=True,
+              help="the most parameters a dense check may have")
+@click.option("--eigenvalues", "n_eigenvalues", type=click.IntRange(min=1), default=6, show_default=True,
+              help="iterative: eigenvalues of largest modulus, and least stable ones, to compute")
+@click.option("--gradient-tol", "gradient_tol", type=click.FloatRange(min=0), default=1e-4, show_default=True,
+              help="a player's gradient norm at most this counts as zero")
+@click.option("--path-points", "path_points", type=click.IntRange(min=0), default=25, show_default=True,
+              help="points of the path angle from the initialization (alpha in [0, 1.2]; 0: none)")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads [torch's default]")
+@click.option("--json", "as_json", is_flag=True, help="print analysis.json's content instead of the summary")
+def analyze(run_dir: str, step: int | None, batch_size: int | None, seed: int, method: str, dense_max: int,
+            n_eigenvalues: int, gradient_tol: float, path_points: int, threads: int | None, as_json: bool) -> None:
+    """Is RUN_DIR's checkpoint an equilibrium of its game? Print a verdict and write RUN_DIR/analysis.json.
+
+    \b
+    On one fixed batch, in float64: each player's gradient norm; the extreme eigenvalues of each
+    player's own Hessian (a local Nash equilibrium needs each positive semi-definite, Ratliff et
+    al.); the eigenvalues of the game Jacobian with the largest modulus and the least stable one
+    (eigenvalues of -d xi/d theta, the Jacobian of the gradient flow, as Mescheder et al. 2018:
+    simultaneous gradient steps are locally stable when every real part is < 0; the Dirac-GAN has
+    +-i/2); and the path angle of Berard et al. 2020 from the initialization to the checkpoint.
+    """
+    from ganforge.diagnostics.equilibrium_run import analyze_run, summary_lines
+    from ganforge.rundir import RunDir, check_output_path
+
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    run = RunDir(run_dir).require()
+    check_output_path(run.analysis_path, "the analysis file")  # before the work, not after it
+    record = analyze_run(run_dir, step, batch_size=batch_size, seed=seed, path_points=path_points, method=method,
+                         dense_max=dense_max, n_eigenvalues=n_eigenvalues, gradient_tol=gradient_tol)
+    if as_json:
+        click.echo(json.dumps(record, indent=2))
+    else:
+        for line in summary_lines(record):
+            click.echo(line)
+        click.echo(f"written: {run.analysis_path}")
+
+
 def _html_out(out: str) -> None:
     if Path(out).suffix.lower() not in (".html", ".htm"):
         raise CLIError(f"--out {out}: unsupported file type {Path(out).suffix!r}; allowed: .html")

@@ -12,6 +12,7 @@ diagnose. Every other module reads and writes a run through ``RunDir``::
     events/            TensorBoard event files
     diagnostics.jsonl  the diagnostics' signals;  events.jsonl  their warning episodes
     eval.json          the last ``ganforge eval``;  report.html  the last ``ganforge report``
+    analysis.json      the last ``ganforge analyze`` (is the checkpoint an equilibrium of the game?)
     .ganforge.lock     held (flock) by the training process that writes the run
 
 Layering: this module may import io, errors, config and train.checkpoint; nothing it imports
@@ -51,6 +52,7 @@ TENSORBOARD = "events"
 DIAGNOSTICS = "diagnostics.jsonl"
 WARNINGS = "events.jsonl"
 EVAL = "eval.json"
+ANALYSIS = "analysis.json"
 REPORT = "report.html"
 LOCK = ".ganforge.lock"
 SUPERSEDED_PREFIX = "superseded-"
@@ -59,7 +61,7 @@ RUN_FORMAT = "ganforge-run"
 DATA_VERSION = 1
 
 #: files of a run's results: an earlier run's copies would mix with a fresh start's
-RESULT_FILES = (METRICS, SAMPLES, TENSORBOARD, DIAGNOSTICS, WARNINGS, EVAL, REPORT)
+RESULT_FILES = (METRICS, SAMPLES, TENSORBOARD, DIAGNOSTICS, WARNINGS, EVAL, ANALYSIS, REPORT)
 
 
 class RunDirError(GanforgeError):
@@ -270,6 +272,22 @@ class RunDir:
     @property
     def report_path(self) -> Path:
         return self.path / REPORT
+
+    @property
+    def analysis_path(self) -> Path:
+        return self.path / ANALYSIS
+
+    def write_analysis(self, analysis: dict[str, Any]) -> Path:
+        """analysis.json, replaced atomically (``ganforge analyze``)."""
+        write_json_atomic(self.analysis_path, analysis)
+        return self.analysis_path
+
+    def read_analysis(self) -> dict[str, Any] | None:
+        """analysis.json, or None when there is none (or it cannot be read as JSON)."""
+        try:
+            return json.loads(self.analysis_path.read_text())
+        except (OSError, ValueError):
+            return None
 
     def lock(self) -> RunLock:
         return RunLock(self.path)
@@ -491,6 +509,6 @@ def regular_file(path: Path, what: str = "file") -> Path:
     return path
 
 
-__all__ = ["CHECKPOINTS", "CONFIG", "DATA", "EVAL", "LOCK", "METRICS", "REPORT", "RESULT_FILES", "RUN_FORMAT",
+__all__ = ["ANALYSIS", "CHECKPOINTS", "CONFIG", "DATA", "EVAL", "LOCK", "METRICS", "REPORT", "RESULT_FILES", "RUN_FORMAT",
            "SAMPLES", "RunDir", "RunDirError", "RunLock", "check_output_path", "describe_dataset",
            "recorded_dataset", "regular_file"]

@@ -246,6 +246,8 @@ class EquilibriumAnalysis:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        for key in ("gradient_norm", "hessian_min_eigenvalue", "hessian_max_eigenvalue"):
+            d[key] = {k: float(v) + 0.0 for k, v in d[key].items()}  # no -0.0
         pair = lambda z: [float(np.real(z)) + 0.0, float(np.imag(z)) + 0.0]  # noqa: E731 (no -0.0)
         d["jacobian_eigenvalues"] = [pair(z) for z in self.jacobian_eigenvalues]
         d["largest_modulus_eigenvalue"] = pair(self.largest_modulus_eigenvalue)
@@ -290,7 +292,7 @@ def analyze_equilibrium(params: Params, costs: Costs, *, method: Method = "auto"
     n = fld.n
     if method == "dense" and n > dense_max:
         raise AnalysisError(f"analyze: a dense check of a game with {n} parameters is too large; allowed: at most "
-                            f"{dense_max} parameters (dense_max), or the iterative method")
+                            f"{dense_max} parameters (dense_max; --dense-max), or the iterative method")
     dense = method == "dense" or (method == "auto" and n < dense_below) or n < 4
     k = max(1, min(int(n_eigenvalues), n - 2))
     sign = -1.0 if convention == "dynamics" else 1.0
