@@ -127,11 +127,14 @@ class TrainConfig(Section):
     sync_batch_norm: bool = False  # distributed runs: batch norm statistics over all processes
     eval_every: NonNegInt = 0  # evaluate the EMA generator every N steps into metrics.jsonl (0: never)
     eval_metrics: list[str] = ["fid"]  # for image runs: fid, kid, is, prdc, modes (features: the data's)
+    # the equilibrium analysis of the players (as `ganforge analyze`: gradients, Hessians, game Jacobian)
+    # every N steps into analysis.jsonl, shown over training by the report (0: never)
+    analyze_every: NonNegInt = 0
 
 
 # Fields of ``train`` that do not change the trajectory: a run may be resumed with other values.
 RESUME_FREE_FIELDS = ("steps", "progress", "checkpoint_every", "keep_checkpoints", "log_every", "eval_every",
-                      "eval_metrics")
+                      "eval_metrics", "analyze_every")
 # Where a run executes: these change its numbers only at the level of floating-point rounding, so a
 # run may move to another device or thread count, as it may to another number of processes (a run
 # continued elsewhere is then not bit-identical to one that stayed). Hashed at their defaults, so

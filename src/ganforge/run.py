@@ -174,7 +174,8 @@ def _start_run_dir(cfg: Config, run: RunDir, description: dict) -> RunLock:
 def run_dir_callbacks(cfg: Config, out: str | Path, experiment: Experiment, given: list[Callback],
                       verbose: bool = False) -> list[Callback]:
     """What every run directory gets besides metrics.jsonl: sample snapshots (every tenth of the
-    run; unless the caller passes its own), periodic evaluation (``train.eval_every``), diagnostics
+    run; unless the caller passes its own), periodic evaluation (``train.eval_every``), the periodic
+    equilibrium analysis (``train.analyze_every``), diagnostics
     (warnings also on stderr when ``verbose``), and TensorBoard events (when tensorboard is installed)."""
     import importlib.util
 
@@ -188,6 +189,10 @@ def run_dir_callbacks(cfg: Config, out: str | Path, experiment: Experiment, give
         from ganforge.evaluation import PeriodicEvaluation
 
         extra.append(PeriodicEvaluation(cfg.train.eval_every, metrics=cfg.train.eval_metrics, run_dir=out))
+    if cfg.train.analyze_every:
+        from ganforge.diagnostics.equilibrium_callback import PeriodicAnalysis
+
+        extra.append(PeriodicAnalysis(cfg.train.analyze_every, run_dir=out))
     if not any(isinstance(cb, DiagnosticsCallback) for cb in given):
         extra.append(DiagnosticsCallback(out, echo=warn_to_stderr if verbose else None))
     if importlib.util.find_spec("tensorboard") is not None:

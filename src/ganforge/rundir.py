@@ -13,6 +13,7 @@ diagnose. Every other module reads and writes a run through ``RunDir``::
     diagnostics.jsonl  the diagnostics' signals;  events.jsonl  their warning episodes
     eval.json          the last ``ganforge eval``;  report.html  the last ``ganforge report``
     analysis.json      the last ``ganforge analyze`` (is the checkpoint an equilibrium of the game?)
+    analysis.jsonl     the equilibrium analyses during training (``train.analyze_every``)
     .ganforge.lock     held (flock) by the training process that writes the run
 
 Layering: this module may import io, errors, config and train.checkpoint; nothing it imports
@@ -53,6 +54,7 @@ DIAGNOSTICS = "diagnostics.jsonl"
 WARNINGS = "events.jsonl"
 EVAL = "eval.json"
 ANALYSIS = "analysis.json"
+ANALYSIS_LOG = "analysis.jsonl"
 REPORT = "report.html"
 LOCK = ".ganforge.lock"
 SUPERSEDED_PREFIX = "superseded-"
@@ -61,7 +63,7 @@ RUN_FORMAT = "ganforge-run"
 DATA_VERSION = 1
 
 #: files of a run's results: an earlier run's copies would mix with a fresh start's
-RESULT_FILES = (METRICS, SAMPLES, TENSORBOARD, DIAGNOSTICS, WARNINGS, EVAL, ANALYSIS, REPORT)
+RESULT_FILES = (METRICS, SAMPLES, TENSORBOARD, DIAGNOSTICS, WARNINGS, EVAL, ANALYSIS, ANALYSIS_LOG, REPORT)
 
 
 class RunDirError(GanforgeError):
@@ -276,6 +278,14 @@ class RunDir:
     @property
     def analysis_path(self) -> Path:
         return self.path / ANALYSIS
+
+    @property
+    def analysis_log_path(self) -> Path:
+        return self.path / ANALYSIS_LOG
+
+    def read_analysis_log(self) -> list[dict[str, Any]]:
+        """The records of analysis.jsonl (none when there is no such file)."""
+        return read_jsonl(self.analysis_log_path)
 
     def write_analysis(self, analysis: dict[str, Any]) -> Path:
         """analysis.json, replaced atomically (``ganforge analyze``)."""
@@ -509,6 +519,6 @@ def regular_file(path: Path, what: str = "file") -> Path:
     return path
 
 
-__all__ = ["ANALYSIS", "CHECKPOINTS", "CONFIG", "DATA", "EVAL", "LOCK", "METRICS", "REPORT", "RESULT_FILES", "RUN_FORMAT",
+__all__ = ["ANALYSIS", "ANALYSIS_LOG", "CHECKPOINTS", "CONFIG", "DATA", "EVAL", "LOCK", "METRICS", "REPORT", "RESULT_FILES", "RUN_FORMAT",
            "SAMPLES", "RunDir", "RunDirError", "RunLock", "check_output_path", "describe_dataset",
            "recorded_dataset", "regular_file"]

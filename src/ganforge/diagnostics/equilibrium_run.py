@@ -29,7 +29,8 @@ from torch import Tensor, nn
 
 from ganforge.diagnostics.equilibrium import AnalysisError, analyze_equilibrium, path_angle
 
-__all__ = ["FixedBatch", "analyze_game", "analyze_run", "game_costs", "json_safe", "summary_lines"]
+__all__ = ["FixedBatch", "analyze_game", "analyze_run", "fixed_batch", "game_costs", "json_safe", "latent_generator",
+           "summary_lines"]
 
 
 class FixedBatch:
@@ -67,6 +68,12 @@ def _cast_inputs(module: nn.Module, dtype: torch.dtype) -> None:
     module.register_forward_pre_hook(hook, with_kwargs=True)
 
 
+def latent_generator(seed: int) -> torch.Generator:
+    """The random stream of the fixed batch's latents (and of the regularizers' draws), reset at every
+    evaluation of the costs."""
+    return torch.Generator().manual_seed(seed * 7919 + 3)
+
+
 def game_costs(game: Any, players: dict[str, nn.Module], prior: Any, batch: tuple[Tensor, Tensor | None],
                seed: int = 0) -> tuple[dict[str, list[Tensor]], Callable[[], dict[str, Tensor]]]:
     """The game's players' parameters and a ``costs()`` closure on one fixed batch (see the module
@@ -83,7 +90,7 @@ def game_costs(game: Any, players: dict[str, nn.Module], prior: Any, batch: tupl
     def costs() -> dict[str, Tensor]:
         restore()
         play = Play(players=players, calls=calls, loader=FixedBatch(x, y), prior=prior,
-                    rng=torch.Generator().manual_seed(seed * 7919 + 3), device=device, batch_size=x.shape[0],
+                    rng=latent_generator(seed), device=device, batch_size=x.shape[0],
                     sums=torch.zeros(n_scalars, dtype=dtype, device=device))
         with torch.random.fork_rng(devices=[]):  # dropout and other draws from the global stream
             torch.manual_seed(seed)
@@ -114,7 +121,8 @@ def analyze_game(game: Any, players: dict[str, nn.Module], prior: Any, batch: tu
         m.requires_grad_(True)
         _cast_inputs(m, dtype)
     x, y = batch
-    params, costs = game_costs(game, work, prior, (x.to(dtype), y), seed)
+    device = next(p for m in work.values() for p in m.parameters()).device
+    params, costs = game_costs(game, work, prior, (x.to(device, dtype), None if y is None else y.to(device)), seed)
     result = analyze_equilibrium(params, costs, **options).to_dict()
     # the players compute in float64; a game that casts D's logits with .float() computes its costs from there
     result["cost_dtype"] = str(costs()[game.players[0]].dtype).replace("torch.", "")

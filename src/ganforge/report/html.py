@@ -9,7 +9,8 @@ a headless browser can check the page. Figures are drawn with matplotlib's Agg b
 A run's page holds: the health summary (the diagnostics' warnings, recomputed from the files),
 cost curves, D(real) / D(fake), gradient norms, the diagnostics timeline, samples over training
 (2-D scatter, the 1-D Figure-4 plot, or image grids), the mode histogram of toy mixtures,
-eval.json's metrics, and the config.
+eval.json's metrics, the equilibrium analysis (analysis.json, analysis.jsonl: report/equilibrium.py),
+and the config.
 """
 
 from __future__ import annotations
@@ -418,6 +419,9 @@ def render_report(run_dir: str | Path) -> str:
         parts.append(_table([(k, v) for k, v in run.eval.items()]))
     else:
         parts.append(f'<p class="note">No eval.json; run <code>ganforge eval {_esc(run.dir)}</code>.</p>')
+    from ganforge.report.equilibrium import equilibrium_section  # noqa: PLC0415  (it draws with this module's helpers)
+
+    parts += equilibrium_section(run)
     parts += ["<h2>Config</h2>", f"<pre>{_esc(cfg.to_yaml())}</pre>"]
     return _page(f"ganforge report: {run.name}", "\n".join(p for p in parts if p))
 
