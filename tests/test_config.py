@@ -78,7 +78,7 @@ def test_component_context_is_not_a_user_key():
     ({}, ["game.prior.latent_dim=0"], "game.prior.latent_dim", ["greater than 0"]),
     ({"game": {"prior": {"name": "gaussian", "latent_dim": 0}}}, [], "game.prior.latent_dim", ["greater than 0"]),
     ({}, ["optim.discriminator.name=adagrad"], "optim.discriminator.name", ["adam", "sgd", "adagrad"]),
-    ({}, ["train.update=sequential"], "train.update", ["alternating", "simultaneous"]),
+    ({}, ["train.update=sequential"], "train.update.name", ["alternating", "simultaneous"]),
     ({}, ["model.discriminator.pack=0"], "model.discriminator.pack", ["greater than 0"]),
     ({}, ["game.regularizers=[{name: weight_clip, clip: -0.1}]"], "game.regularizers.0.clip", ["greater than 0"]),
 ])

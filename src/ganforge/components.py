@@ -13,11 +13,14 @@ from ganforge.config import Config
 from ganforge.data import DATASETS, Dataset
 from ganforge.errors import ConfigError, GanforgeError
 from ganforge.game import AUXILIARY, COSTS, PRIORS, REGULARIZERS, AuxiliaryCost, Cost, Prior, Regularizer
+from ganforge.game.games import GAMES, Game, GameParts
 from ganforge.io import available_memory_bytes
 from ganforge.models import DISCRIMINATORS, GENERATORS
 
 _G_CONTEXT = {"latent_dim": 0, "out_shape": (), "n_classes": 0}
 _D_CONTEXT = {"in_shape": (), "n_classes": 0}
+# the kinds of players a game may name (Game.player_kinds), each with its registry and build context
+_PLAYER_KINDS = {"generator": (GENERATORS, _G_CONTEXT), "discriminator": (DISCRIMINATORS, _D_CONTEXT)}
 
 
 def validate(cfg: Config) -> None:
@@ -35,10 +38,35 @@ def validate(cfg: Config) -> None:
         REGULARIZERS.validate(reg.name, reg.params, f"game.regularizers.{i}")
     for i, aux in enumerate(cfg.game.auxiliary):
         AUXILIARY.validate(aux.name, aux.params, f"game.auxiliary.{i}")
-    GENERATORS.validate(cfg.model.generator.name, cfg.model.generator.params, "model.generator", _G_CONTEXT)
-    DISCRIMINATORS.validate(cfg.model.discriminator.name, cfg.model.discriminator.params,
-                            "model.discriminator", _D_CONTEXT)
-    check_game(cfg)
+    game = GAMES.get(cfg.game.name, "game.name")
+    check_players(cfg, game)
+    for player in game.players:
+        registry, context = _PLAYER_KINDS[game.player_kinds[player]]
+        component = cfg.model.player(player)
+        registry.validate(component.name, component.params, f"model.{player}", context)
+    from ganforge.train.updates import UPDATE_RULES  # noqa: PLC0415  (machinery beside this module)
+
+    UPDATE_RULES.validate(cfg.train.update.name, cfg.train.update.params, "train.update")
+    if "discriminator" in game.players:
+        check_game(cfg)
+
+
+def check_players(cfg: Config, game: type[Game]) -> None:
+    """The players named by ``model`` and ``optim`` must be the game's (a section set for a player
+    the game does not have would be silently ignored)."""
+    allowed = ", ".join(game.players)
+    for section in ("model", "optim"):
+        named = getattr(cfg, section).players_set()
+        for player in sorted(named - set(game.players)):
+            raise ConfigError(f"{section}.{player}", f"the {cfg.game.name} game has no player {player!r}; "
+                                                     f"its players are {allowed}")
+    for player in game.players:
+        if game.player_kinds.get(player) not in _PLAYER_KINDS:
+            raise ConfigError("game.name", f"the {cfg.game.name} game's player {player!r} is of an unknown kind "
+                                           f"{game.player_kinds.get(player)!r}; kinds: {', '.join(_PLAYER_KINDS)}")
+        if player not in type(cfg.model).model_fields and player not in (cfg.model.model_extra or {}):
+            raise ConfigError(f"model.{player}", f"the {cfg.game.name} game needs the player {player!r}: set "
+                                                 f"model.{player}: {{name: ...}}")
 
 
 def _regularizer_list(cfg: Config, which: str) -> str:
@@ -119,15 +147,32 @@ def check_game(cfg: Config) -> None:
 
 @dataclass
 class Experiment:
-    """Everything the game needs, built from a config."""
+    """Everything the game needs, built from a config: the data, the players by name and the game."""
 
     dataset: Dataset
     prior: Prior
-    generator: nn.Module
-    discriminator: nn.Module
+    players: dict[str, nn.Module]
     cost: Cost
     regularizers: list[Regularizer]
     auxiliary: list[AuxiliaryCost]
+    game: Game
+
+    @property
+    def generator(self) -> nn.Module:
+        return self.players["generator"]
+
+    @generator.setter
+    def generator(self, module: nn.Module) -> None:
+        self.players["generator"] = module
+
+    @property
+    def discriminator(self) -> nn.Module | None:
+        """The GAN's discriminator; None in a game without one."""
+        return self.players.get("discriminator")
+
+    @discriminator.setter
+    def discriminator(self, module: nn.Module) -> None:
+        self.players["discriminator"] = module
 
 
 def build_dataset(cfg: Config) -> Dataset:
@@ -153,12 +198,12 @@ def build_experiment(cfg: Config, dataset: Dataset | None = None) -> Experiment:
     regs = [REGULARIZERS.build(r.name, r.params, where=f"game.regularizers.{i}")
             for i, r in enumerate(cfg.game.regularizers)]
     aux = [AUXILIARY.build(a.name, a.params, where=f"game.auxiliary.{i}") for i, a in enumerate(cfg.game.auxiliary)]
+    game_cls = GAMES.get(cfg.game.name, "game.name")
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.train.seed)
-        generator = build_generator(cfg, dataset.shape, dataset.n_classes, prior)
-        discriminator = DISCRIMINATORS.build(cfg.model.discriminator.name, cfg.model.discriminator.params,
-                                             where="model.discriminator", in_shape=tuple(dataset.shape),
-                                             n_classes=dataset.n_classes)
+        torch.manual_seed(cfg.train.seed)  # the players are built in the game's order from this seed
+        players = {name: build_player(cfg, name, game_cls.player_kinds[name], dataset, prior)
+                   for name in game_cls.players}
+    discriminator = players.get("discriminator")
     pack = getattr(discriminator, "pack", 1)
     if cfg.train.batch_size % pack:
         raise ConfigError("train.batch_size", f"must be divisible by model.discriminator.pack={pack}, "
@@ -166,7 +211,19 @@ def build_experiment(cfg: Config, dataset: Dataset | None = None) -> Experiment:
     if aux and not hasattr(discriminator, "forward_aux"):
         raise ConfigError("game.auxiliary", f"needs a discriminator with auxiliary heads (forward_aux); "
                                             f"{cfg.model.discriminator.name!r} has none")
-    return Experiment(dataset, prior, generator, discriminator, cost, regs, aux)
+    game = game_cls(GameParts(prior, cost, regs, aux))
+    return Experiment(dataset, prior, players, cost, regs, aux, game)
+
+
+def build_player(cfg: Config, name: str, kind: str, dataset: Dataset, prior: Prior) -> nn.Module:
+    """Player ``name`` of the game, a ``kind`` (generator or discriminator) built from ``model.<name>``."""
+    component = cfg.model.player(name)
+    if kind == "generator":
+        return GENERATORS.build(component.name, component.params, where=f"model.{name}",
+                                latent_dim=prior.latent_dim, out_shape=tuple(dataset.shape),
+                                n_classes=dataset.n_classes)
+    return DISCRIMINATORS.build(component.name, component.params, where=f"model.{name}",
+                                in_shape=tuple(dataset.shape), n_classes=dataset.n_classes)
 
 
 def check_players_fit(cfg: Config, dataset: Dataset, prior: Prior) -> int:
@@ -174,26 +231,24 @@ def check_players_fit(cfg: Config, dataset: Dataset, prior: Prior) -> int:
     are allocated: they are first built on the meta device, which allocates nothing. Returns the
     weights' bytes. (Half: sampling needs activations besides the weights, and training about five
     times the weights; the trainer checks that on its device once the players are built.)"""
+    game_cls = GAMES.get(cfg.game.name, "game.name")
     try:
         with torch.random.fork_rng(devices=[]), torch.device("meta"):
-            generator = build_generator(cfg, dataset.shape, dataset.n_classes, prior)
-            discriminator = DISCRIMINATORS.build(cfg.model.discriminator.name, cfg.model.discriminator.params,
-                                                 where="model.discriminator", in_shape=tuple(dataset.shape),
-                                                 n_classes=dataset.n_classes)
+            sizes = {f"model.{name}": state_bytes(build_player(cfg, name, game_cls.player_kinds[name], dataset, prior))
+                     for name in game_cls.players}
     except GanforgeError:
         raise
     except Exception:  # a player (a plugin's, say) that reads tensor values while it is built: no estimate
         return 0
-    sizes = {"model.generator": state_bytes(generator), "model.discriminator": state_bytes(discriminator)}
     need, avail = sum(sizes.values()), available_memory_bytes("cpu")
     if need > avail // 2:
         where = max(sizes, key=sizes.__getitem__)
         gib = 1 << 30
-        raise ConfigError(where, f"the players' weights alone need {need / gib:,.1f} GiB (generator "
-                                 f"{sizes['model.generator'] / gib:,.1f} GiB with latent_dim {prior.latent_dim}, "
-                                 f"discriminator {sizes['model.discriminator'] / gib:,.1f} GiB), more than half of "
-                                 f"the host's {avail / gib:.1f} GiB available (training needs about five times "
-                                 "the weights); use narrower players or a smaller latent_dim")
+        each = ", ".join(f"{k.removeprefix('model.')} {v / gib:,.1f} GiB" for k, v in sizes.items())
+        raise ConfigError(where, f"the players' weights alone need {need / gib:,.1f} GiB ({each}; latent_dim "
+                                 f"{prior.latent_dim}), more than half of the host's {avail / gib:.1f} GiB available "
+                                 "(training needs about five times the weights); use narrower players or a smaller "
+                                 "latent_dim")
     return need
 
 

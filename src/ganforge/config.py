@@ -60,15 +60,35 @@ class Component(BaseModel):
 
 
 class ModelConfig(Section):
-    """The two players, each a registered architecture with its parameters."""
+    """The players, each a registered architecture with its parameters: the GAN's two, and any other
+    player a game names (``model.<player>``; which players exist is the game's, ``game.name``)."""
 
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
     generator: Component = Component(name="mlp")  # G(z): maps a latent z to an example
     discriminator: Component = Component(name="mlp")  # D(x): returns a logit (real vs fake)
 
+    @pydantic.model_validator(mode="after")
+    def _players_are_components(self) -> ModelConfig:
+        for key, value in (self.model_extra or {}).items():
+            if not isinstance(value, Component):
+                self.model_extra[key] = Component.model_validate(  # type: ignore[index]
+                    {"name": value} if isinstance(value, str) else value)
+        return self
+
+    def player(self, name: str) -> Component:
+        """The architecture of player ``name``."""
+        return getattr(self, name) if name in type(self).model_fields else (self.model_extra or {})[name]
+
+    def players_set(self) -> set[str]:
+        """The players this config names explicitly (not left at their defaults)."""
+        return set(self.model_fields_set) | set(self.model_extra or {})
+
 
 class GameConfig(Section):
-    """The prior p(z), the players' costs, regularizers of D and auxiliary (AC-GAN / InfoGAN) terms."""
+    """The game (its players and their costs), the prior p(z), the cost, regularizers of D and
+    auxiliary (AC-GAN / InfoGAN) terms."""
 
+    name: str = "gan"  # the game: which players exist and each one's cost (a registered game)
     prior: Component = Component(name="gaussian", latent_dim=2)  # type: ignore[call-arg]  # p(z) and latent_dim
     cost: Component = Component(name="non_saturating")  # J(D) and J(G) from D's logits
     regularizers: list[Component] = []  # applied to the discriminator's cost, in order
@@ -86,10 +106,28 @@ class OptimizerConfig(Section):
 
 
 class OptimConfig(Section):
-    """One optimizer per player, each with its own learning rate and schedule (TTUR)."""
+    """One optimizer per player, each with its own learning rate and schedule (TTUR): ``optim.<player>``
+    for every player of the game (a player without a section gets the defaults)."""
 
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
     generator: OptimizerConfig = OptimizerConfig()
     discriminator: OptimizerConfig = OptimizerConfig()
+
+    @pydantic.model_validator(mode="after")
+    def _sections_are_optimizers(self) -> OptimConfig:
+        for key, value in (self.model_extra or {}).items():
+            if not isinstance(value, OptimizerConfig):
+                self.model_extra[key] = OptimizerConfig.model_validate(value)  # type: ignore[index]
+        return self
+
+    def player(self, name: str) -> OptimizerConfig:
+        """The optimizer of player ``name`` (the defaults when the config has no section for it)."""
+        if name in type(self).model_fields:
+            return getattr(self, name)
+        return (self.model_extra or {}).get(name) or OptimizerConfig()
+
+    def players_set(self) -> set[str]:
+        return set(self.model_fields_set) | set(self.model_extra or {})
 
 
 class GuardConfig(Section):
@@ -108,9 +146,15 @@ class TrainConfig(Section):
     batch_size: PositiveInt = 256  # examples per step (the global batch over all processes)
     seed: Annotated[int, Field(ge=0, lt=2**32)] = 0  # every random stream derives from it (fits torch's seeds)
     n_critic: PositiveInt = 1  # discriminator steps per generator step
-    # alternating: D steps, then a G step against the updated D (Goodfellow et al. 2014, Alg. 1);
-    # simultaneous: both players step on gradients taken at the same point.
-    update: Literal["alternating", "simultaneous"] = "alternating"
+    # the update rule (a registered rule, with its parameters): alternating (D steps, then a G step
+    # against the updated D; Goodfellow et al. 2014, Alg. 1), simultaneous (every player steps on
+    # gradients taken at the same point), unrolled, extragradient, optimistic, consensus
+    update: Component = Component(name="alternating")
+
+    @pydantic.field_validator("update", mode="before")
+    @classmethod
+    def _update_by_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
     ema_decay: Annotated[float, Field(ge=0, lt=1)] = 0.999  # EMA of G's weights; 0 disables
     ema_start: NonNegInt = 0  # step before which the EMA copy just tracks G
     # EMA ramp-up (StyleGAN2-ADA): the average's half-life is at most this fraction of the steps done; 0: off
@@ -201,6 +245,9 @@ class Config(Section):
         if execution_free:
             d["train"].update(EXECUTION_FIELDS)
         d.pop("diagnostics", None)  # they read the run, they do not change it
+        update = d["train"].get("update")
+        if isinstance(update, dict) and set(update) == {"name"}:
+            d["train"]["update"] = update["name"]  # spelled as a plain name before issue 12
         if not legacy:
             d.pop("name", None)  # a renamed run is the same run
             for key in DATA_LOCATION_PARAMS:
@@ -283,6 +330,8 @@ def _set_path(tree: dict[str, Any], dotted: str, value: Any, defaults: dict[str,
             continue
         default = default.get(key) if isinstance(default, dict) else None
         nxt = node.get(key)
+        if isinstance(nxt, str) and isinstance(default, dict) and "name" in default:
+            nxt = node[key] = {"name": nxt}  # a component given by its name alone, now with a parameter
         if nxt is None:
             nxt = node[key] = copy.deepcopy(default) if isinstance(default, dict) else {}
         if not isinstance(nxt, (dict, list)):

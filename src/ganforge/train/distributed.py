@@ -16,6 +16,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from ganforge.game.games import DiscriminatorPass  # noqa: F401  (where it lived before issue 12)
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -62,32 +64,6 @@ def all_reduce_max_(t: Tensor, info: DistInfo) -> Tensor:
     if info.enabled:
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return t
-
-
-class DiscriminatorPass(nn.Module):
-    """D on real and fake in one module call, so that DDP sees one forward per backward even when
-    D runs twice (a batch-coupled D never mixes real and fake in one pass)."""
-
-    def __init__(self, discriminator: nn.Module, use_aux: bool):
-        super().__init__()
-        self.discriminator, self.use_aux = discriminator, use_aux
-
-    def _run(self, x: Tensor, y: Tensor | None) -> tuple[Tensor, dict[str, Tensor]]:
-        if self.use_aux:
-            logits, aux = self.discriminator.forward_aux(x, y)
-            return logits.float(), aux
-        return self.discriminator(x, y).float(), {}
-
-    def forward(self, real: Tensor, fake: Tensor, y: Tensor | None
-                ) -> tuple[Tensor, Tensor, dict[str, Tensor], dict[str, Tensor]]:
-        # real: (n, ...), fake: (m, ...) -> d_real (n,), d_fake (m,), aux dicts
-        D = self.discriminator
-        if getattr(D, "batch_coupled", False) or real.shape[0] != fake.shape[0]:
-            (d_real, aux_r), (d_fake, aux_f) = self._run(real, y), self._run(fake, y)
-            return d_real, d_fake, aux_r, aux_f
-        n = real.shape[0]
-        logits, aux = self._run(torch.cat([real, fake]), None if y is None else torch.cat([y, y]))
-        return logits[:n], logits[n:], {k: v[:n] for k, v in aux.items()}, {k: v[n:] for k, v in aux.items()}
 
 
 def wrap(module: nn.Module, info: DistInfo, device: torch.device) -> nn.Module:

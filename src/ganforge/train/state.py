@@ -144,48 +144,78 @@ def standing_statistics(generator: nn.Module, how: StandingStatistics) -> None:
             m.training = training
 
 
+# Checkpoint keys of the GAN's optimizers, as written before issue 12; another player's is ``opt_<name>``.
+_OPTIMIZER_KEYS = {"generator": "opt_g", "discriminator": "opt_d"}
+
+
+def optimizer_key(player: str) -> str:
+    return _OPTIMIZER_KEYS.get(player, f"opt_{player}")
+
+
 @dataclass
 class TrainState:
     """The whole state of a run at a step boundary; ``state_dict`` is what a checkpoint holds.
 
-    The EMA generator's weights are updated by the trainer every step (``ema_weights``, no
-    statistics); reading ``ema_generator`` (or ``sampler``, or ``state_dict``) first gives it
-    batch-norm statistics of its own weights when they are stale (``refresh_ema_statistics``)."""
+    ``players`` and ``optimizers`` are the game's, by player name (``generator`` and ``discriminator``
+    in a GAN: also readable as ``generator``, ``discriminator``, ``opt_g`` and ``opt_d``). The EMA
+    averages the game's sampling player (the generator): its weights are updated by the trainer every
+    step (``ema_weights``, no statistics); reading ``ema_generator`` (or ``sampler``, or ``state_dict``)
+    first gives it batch-norm statistics of its own weights when they are stale
+    (``refresh_ema_statistics``). ``update_rule`` is the update rule, whose own state (if any) the
+    checkpoint holds too."""
 
-    generator: nn.Module
-    discriminator: nn.Module
+    players: dict[str, nn.Module]
     ema_weights: nn.Module | None  # the EMA copy as the trainer updates it; read it as ``ema_generator``
-    opt_g: torch.optim.Optimizer
-    opt_d: torch.optim.Optimizer
+    optimizers: dict[str, torch.optim.Optimizer]
     loader: BatchLoader
     rng: torch.Generator  # the prior's and the regularizers' random stream
-    step: int = 0  # generator steps completed
+    step: int = 0  # training steps completed (the generator's steps in a GAN)
     lr_scale: float = 1.0  # lowered by the divergence guard
     extra: dict[str, Any] = field(default_factory=dict)  # small JSON-able records (guard events)
     standing: StandingStatistics | None = None  # how the EMA copy's BN statistics are measured
     ema_statistics_stale: bool = True  # the EMA weights changed since their BN statistics were measured
     cuda_rng: list[Tensor] | None = None  # CUDA states read from a checkpoint on a machine without CUDA
+    sampler_name: str | None = "generator"  # the player the EMA averages and samples come from
+    update_rule: Any = None  # ganforge.train.updates.UpdateRule (state_dict / load_state_dict)
 
     @classmethod
-    def create(cls, cfg: Config, generator: nn.Module, discriminator: nn.Module, loader: BatchLoader,
-               prior: Any = None, n_classes: int = 0, device: torch.device | str = "cpu") -> TrainState:
+    def create(cls, cfg: Config, players: dict[str, nn.Module], loader: BatchLoader, prior: Any = None,
+               n_classes: int = 0, device: torch.device | str = "cpu", sampler: str | None = "generator",
+               update_rule: Any = None) -> TrainState:
         """``prior``, ``n_classes`` and ``device`` are what the EMA generator's standing statistics
         draw with; without a prior, its batch norms keep G's statistics as copied at creation."""
         ema = None
-        if cfg.train.ema_decay > 0:
-            ema = copy.deepcopy(generator).eval()
+        if cfg.train.ema_decay > 0 and sampler is not None:
+            ema = copy.deepcopy(players[sampler]).eval()
             ema.requires_grad_(False)
         standing = None if prior is None else StandingStatistics.for_config(cfg, prior, n_classes, device)
         return cls(
-            generator=generator,
-            discriminator=discriminator,
+            players=dict(players),
             ema_weights=ema,
-            opt_g=build_optimizer(list(generator.parameters()), cfg.optim.generator),
-            opt_d=build_optimizer(list(discriminator.parameters()), cfg.optim.discriminator),
+            optimizers={name: build_optimizer(list(m.parameters()), cfg.optim.player(name))
+                        for name, m in players.items()},
             loader=loader,
             rng=torch.Generator().manual_seed(cfg.train.seed * 7919 + 1),
             standing=standing,
+            sampler_name=sampler,
+            update_rule=update_rule,
         )
+
+    @property
+    def generator(self) -> nn.Module:
+        return self.players[self.sampler_name or "generator"]
+
+    @property
+    def discriminator(self) -> nn.Module | None:
+        return self.players.get("discriminator")
+
+    @property
+    def opt_g(self) -> torch.optim.Optimizer:
+        return self.optimizers["generator"]
+
+    @property
+    def opt_d(self) -> torch.optim.Optimizer:
+        return self.optimizers["discriminator"]
 
     def refresh_ema_statistics(self, force: bool = False) -> None:
         """Measure the EMA generator's batch-norm statistics on its own weights (standing statistics),
@@ -203,19 +233,17 @@ class TrainState:
 
     def state_dict(self) -> dict[str, Any]:
         ema = self.ema_generator  # statistics refreshed first: the checkpoint holds standing statistics
-        state = {
-            "step": self.step,
-            "lr_scale": self.lr_scale,
-            "generator": self.generator.state_dict(),
-            "discriminator": self.discriminator.state_dict(),
-            "ema_generator": None if ema is None else ema.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-            "loader": self.loader.state_dict(),
-            "rng": self.rng.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "extra": self.extra,
-        }
+        state: dict[str, Any] = {"step": self.step, "lr_scale": self.lr_scale}
+        for name, module in self.players.items():
+            state[name] = module.state_dict()
+        state["ema_generator"] = None if ema is None else ema.state_dict()
+        for name, opt in self.optimizers.items():
+            state[optimizer_key(name)] = opt.state_dict()
+        state.update({"loader": self.loader.state_dict(), "rng": self.rng.get_state(),
+                      "torch_rng": torch.get_rng_state(), "extra": self.extra})
+        rule_state = {} if self.update_rule is None else self.update_rule.state_dict()
+        if rule_state:
+            state["update"] = rule_state
         if ema is not None and self.standing is not None:
             state["ema_statistics"] = "standing"  # checkpoints before issue 11 hold G's statistics
         cuda = cuda_rng_states()
@@ -229,18 +257,21 @@ class TrainState:
         return state
 
     def training_device(self) -> torch.device:
-        return next(iter(self.generator.parameters()), torch.zeros(())).device
+        params = (p for m in self.players.values() for p in m.parameters())
+        return next(params, torch.zeros(())).device
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.step = int(state["step"])
         self.lr_scale = float(state["lr_scale"])
-        self.generator.load_state_dict(state["generator"])
-        self.discriminator.load_state_dict(state["discriminator"])
+        for name, module in self.players.items():
+            module.load_state_dict(state[name])
         if self.ema_weights is not None and state.get("ema_generator") is not None:
             self.ema_weights.load_state_dict(state["ema_generator"])
         self.ema_statistics_stale = state.get("ema_statistics") != "standing" or state.get("ema_generator") is None
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state[optimizer_key(name)])
+        if self.update_rule is not None:
+            self.update_rule.load_state_dict(state.get("update") or {})
         self.loader.load_state_dict(state["loader"])
         self.rng.set_state(state["rng"])
         torch.set_rng_state(state["torch_rng"])

@@ -1,14 +1,17 @@
-"""The training loop: n_critic discriminator steps, one generator step, the EMA update.
+"""The training loop: the update rule's step of every player of the game, the EMA update.
 
-This file is the only place that calls ``backward()`` and steps optimizers. Statistics are
-accumulated on the device and read every ``train.log_every`` steps (no per-step host sync).
+The trainer keeps what is generic (the loop, one optimizer per player, the EMA, checkpoints and exact
+resume, signals, the divergence guard, DDP, named scalars); the game (game/games.py) gives each
+player's cost for a batch, and the update rule (train/updates.py) decides how the players step. This
+file and the update rules are the only places that call ``backward()`` and step optimizers.
+Statistics are accumulated on the device and read every ``train.log_every`` steps (no per-step host
+sync).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import inspect
 import math
 import signal
 import threading
@@ -26,8 +29,8 @@ from ganforge.errors import CheckpointError, ConfigError, DivergenceError, Train
 from ganforge.rundir import RunDir
 from ganforge.train.callbacks import Callback
 from ganforge.train.checkpoint import checkpoint_path, list_checkpoints, load_checkpoint, save_checkpoint
+from ganforge.game.games import GAN_SCALARS, Play
 from ganforge.train.distributed import (
-    DiscriminatorPass,
     DistInfo,
     all_reduce_max_,
     all_reduce_mean_,
@@ -37,11 +40,9 @@ from ganforge.train.distributed import (
 )
 from ganforge.train.memory import check_batch_fits
 from ganforge.train.state import TrainState, copied_buffers, lr_factor
+from ganforge.train.updates import UPDATE_RULES, Steps, UpdateRule, grad_norm_of
 
-# Running sums kept on the device between log steps, in this order. ``penalty`` is the regularizers'
-# sum; ``aux_d`` and ``aux_g`` are the auxiliary costs' (AC-GAN, InfoGAN) terms in D's and G's losses.
-# g_cost and aux_g (slots 1 and 2) are added by the G step, the others by every D step.
-_STATS = ("d_cost", "g_cost", "aux_g", "penalty", "aux_d", "d_real", "d_fake", "value")
+_STATS = GAN_SCALARS  # the GAN game's running sums (kept here for the benches written before issue 12)
 
 
 @dataclass(frozen=True)
@@ -64,12 +65,6 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def _takes_shard(regularizer: object) -> bool:
-    """Whether ``regularizer.penalty`` accepts the ``shard`` argument (added in issue 11)."""
-    params = inspect.signature(regularizer.penalty).parameters.values()  # type: ignore[attr-defined]
-    return any(p.name == "shard" or p.kind is inspect.Parameter.VAR_POSITIONAL for p in params)
-
-
 def remove_stale_writes(checkpoint_dir: Path) -> None:
     """Remove the temp files of checkpoint writes cut short by a crash."""
     if checkpoint_dir.is_dir():
@@ -78,10 +73,7 @@ def remove_stale_writes(checkpoint_dir: Path) -> None:
 
 
 def grad_norm(module: nn.Module) -> Tensor:
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
-    if not grads:
-        return torch.zeros(())
-    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    return grad_norm_of(list(module.parameters()))
 
 
 class Trainer:
@@ -118,6 +110,8 @@ class Trainer:
         self.device: torch.device | None = None
         self.state: TrainState | None = None
         self._params: dict[str, list[torch.nn.Parameter]] = {}
+        self.update_rule: UpdateRule | None = None
+        self.play: Play | None = None
         self._ema_pairs: tuple[tuple[int, int], list[Tensor], list[Tensor], list[tuple[Tensor, Tensor]]] | None = None
         self._good_state: dict | None = None
         self._resumed = False
@@ -183,36 +177,41 @@ class Trainer:
         self.device = resolve_device(cfg.train.device)
         if self.device.type == "cuda" and self.dist.enabled:
             self.device = torch.device("cuda", self.dist.local_rank)
-        if cfg.train.update == "simultaneous" and self.dist.enabled:
-            raise ConfigError("train.update", "simultaneous updates take gradients with torch.autograd.grad, "
-                                              "which DDP does not reduce; use alternating for distributed runs")
+        rule = self.update_rule = UPDATE_RULES.build(cfg.train.update.name, cfg.train.update.params,
+                                                      where="train.update")
+        if self.dist.enabled and not rule.distributed:
+            raise ConfigError("train.update", f"the {cfg.train.update.name} update takes gradients with "
+                                              "torch.autograd.grad, which DDP does not reduce; use alternating "
+                                              "for distributed runs")
         if cfg.train.batch_size % self.world_size:
             raise ConfigError("train.batch_size", f"the global batch {cfg.train.batch_size} must be divisible by "
                                                   f"the {self.world_size} processes")
         exp = self.experiment = self.experiment or build_experiment(cfg)
-        exp.generator.to(self.device)
-        exp.discriminator.to(self.device)
-        if cfg.train.channels_last:
-            exp.generator.to(memory_format=torch.channels_last)
-            exp.discriminator.to(memory_format=torch.channels_last)
-        check_batch_fits(cfg.train.batch_size, exp.generator, exp.discriminator, exp.prior.latent_dim,
-                         exp.dataset.n_classes, self.device)
+        game = exp.game
+        check = getattr(rule, "check", None)
+        if check is not None:
+            check(game, exp.players, cfg)  # a rule refuses a game it cannot play (ConfigError)
+        for module in exp.players.values():
+            module.to(self.device)
+            if cfg.train.channels_last:
+                module.to(memory_format=torch.channels_last)
+        if exp.discriminator is not None:
+            check_batch_fits(cfg.train.batch_size, exp.generator, exp.discriminator, exp.prior.latent_dim,
+                             exp.dataset.n_classes, self.device)
         loader = BatchLoader(exp.dataset, cfg.train.batch_size, cfg.train.seed, self.device,
                              self.rank, self.world_size)
         torch.manual_seed(cfg.train.seed)  # dropout and other uses of the global stream
         if cfg.train.sync_batch_norm and self.dist.enabled:
-            exp.generator = convert_sync_batch_norm(exp.generator, self.device)
-            exp.discriminator = convert_sync_batch_norm(exp.discriminator, self.device)
-        self.state = TrainState.create(cfg, exp.generator, exp.discriminator, loader, prior=exp.prior,
-                                       n_classes=exp.dataset.n_classes, device=self.device)
+            for name in list(exp.players):
+                exp.players[name] = convert_sync_batch_norm(exp.players[name], self.device)
+        self.state = TrainState.create(cfg, exp.players, loader, prior=exp.prior, n_classes=exp.dataset.n_classes,
+                                       device=self.device, sampler=game.sampler, update_rule=rule)
         self._resume()
-        # What the training step calls: DDP wrappers when distributed (gradients averaged across
-        # processes). The G step calls the bare D, whose weights get no gradient there, so DDP never
-        # waits for D gradients that do not come (no find_unused_parameters needed).
-        self._g_forward = wrap(exp.generator, self.dist, self.device)
-        self._d_pass = wrap(DiscriminatorPass(exp.discriminator, bool(exp.auxiliary)), self.dist, self.device)
-        # ``shard`` for regularizers that take it; one written before it was added gets the old arguments
-        self._shards = [((self.rank, self.world_size),) if _takes_shard(r) else () for r in exp.regularizers]
+        # What the game calls: DDP wrappers when distributed (gradients averaged across processes).
+        calls = {name: wrap(m, self.dist, self.device) for name, m in game.call_modules(exp.players).items()}
+        self.play = Play(players=exp.players, calls=calls, loader=loader, prior=exp.prior, rng=self.state.rng,
+                         device=self.device, batch_size=cfg.train.batch_size, rank=self.rank,
+                         world_size=self.world_size, autocast=self._autocast)
         return self.state
 
     def _resume(self) -> None:
@@ -261,175 +260,36 @@ class Trainer:
         return contextlib.nullcontext()
 
     def _set_lrs(self, s: TrainState) -> None:
-        for opt, ocfg in ((s.opt_g, self.cfg.optim.generator), (s.opt_d, self.cfg.optim.discriminator)):
+        for name, opt in s.optimizers.items():
+            ocfg = self.cfg.optim.player(name)
             lr = ocfg.lr * s.lr_scale * lr_factor(ocfg, s.step, self.cfg.train.steps)
             for group in opt.param_groups:
                 group["lr"] = lr
-
-    def _discriminator_loss(self, s: TrainState, real: Tensor, fake: Tensor, y: Tensor | None, z: Tensor,
-                            sums: Tensor) -> Tensor:
-        exp = self.experiment
-        assert exp is not None
-        regs = exp.regularizers
-        if any(r.needs_real_grad for r in regs):
-            real = real.detach().requires_grad_(True)
-        if any(r.needs_fake_grad for r in regs) and not fake.requires_grad:
-            fake = fake.detach().requires_grad_(True)
-        with self._autocast():  # one pass over real and fake when D allows it (see DiscriminatorPass)
-            d_real, d_fake, aux_real, aux_fake = self._d_pass(real, fake, y)
-        d_cost = exp.cost.discriminator_cost(d_real, d_fake)
-        penalty = torch.zeros((), device=d_cost.device)
-        for reg, shard in zip(regs, self._shards, strict=True):
-            p = reg.penalty(exp.discriminator, real, fake, d_real, d_fake, y, s.rng, *shard)
-            if p is not None:
-                penalty = penalty + p
-        aux_d: Tensor | None = None
-        for aux in exp.auxiliary:
-            t = aux.discriminator_term(aux_real, aux_fake, y, z, exp.prior)
-            if t is not None:
-                aux_d = t if aux_d is None else aux_d + t
-        with torch.no_grad():
-            if exp.cost.probabilistic:
-                pr, pf = torch.sigmoid(d_real).mean(), torch.sigmoid(d_fake).mean()
-            else:
-                pr, pf = d_real.mean(), d_fake.mean()
-            c = d_cost.detach()
-            # one in-place add for the window's running sums (g_cost and aux_g are added by the G step)
-            zero = torch.zeros_like(c)
-            a = zero if aux_d is None else aux_d.detach()
-            sums += torch.stack([c, zero, zero, penalty.detach(), a, pr, pf, -c])
-        self._last_outputs = (d_real, d_fake, aux_fake)
-        return d_cost + penalty if aux_d is None else d_cost + penalty + aux_d
-
-    def _generator_aux(self, aux_fake: dict[str, Tensor], y: Tensor | None, z: Tensor) -> Tensor | None:
-        """The auxiliary costs' terms in G's loss, or None when there are none."""
-        exp = self.experiment
-        assert exp is not None
-        total: Tensor | None = None
-        for aux in exp.auxiliary:
-            t = aux.generator_term(aux_fake, y, z, exp.prior)
-            if t is not None:
-                total = t if total is None else total + t
-        return total
 
     def _player_params(self, which: str) -> list[torch.nn.Parameter]:
         """All of a player's parameters, listed once. Whether each is trainable is read at every use:
         a callback may freeze or unfreeze some during the run."""
         found = self._params.get(which)
         if found is None:
-            assert self.experiment is not None
-            module = self.experiment.generator if which == "g" else self.experiment.discriminator
-            found = self._params[which] = list(module.parameters())
+            assert self.state is not None
+            found = self._params[which] = list(self.state.players[which].parameters())
         return found
 
     def _trainable(self, which: str) -> list[torch.nn.Parameter]:
         return [p for p in self._player_params(which) if p.requires_grad]
 
-    @staticmethod
-    def _clear_grads(params: list[torch.nn.Parameter]) -> None:
-        """``zero_grad(set_to_none=True)`` without the optimizer's per-call hooks and profiling
-        wrapper, which cost about 50 us a call on ring8 (bench/README.md)."""
-        for p in params:
-            p.grad = None
-
-    def _after_d_step(self) -> None:
-        exp = self.experiment
-        assert exp is not None
-        for reg in exp.regularizers:
-            reg.after_discriminator_step(exp.discriminator)
-
     def train_step(self, s: TrainState, sums: Tensor, want_norms: bool) -> dict[str, Tensor]:
-        """One generator step, preceded by n_critic discriminator steps. Returns gradient norms."""
-        exp = self.experiment
-        assert exp is not None and self.device is not None
-        G, D, cost = exp.generator, exp.discriminator, exp.cost
+        """One training step of every player, as the update rule plays it (the GAN, alternating:
+        n_critic discriminator steps, then one generator step). Returns gradient norms."""
+        assert self.experiment is not None and self.play is not None and self.update_rule is not None
+        self.play.sums = sums
         norms: dict[str, Tensor] = {}
-        simultaneous = self.cfg.train.update == "simultaneous"
-        n_d_only = self.cfg.train.n_critic - (1 if simultaneous else 0)
-
-        fake_for_g = None
-        for i in range(n_d_only):
-            real, y = s.loader.next()
-            z = self._latent(s)
-            reuse = not simultaneous and i == n_d_only - 1
-            # The last D step's fakes are kept with their graph and reused by the G step (against
-            # the updated D), which saves one generator forward pass per step.
-            with torch.set_grad_enabled(reuse), self._autocast():
-                fake = self._g_forward(z, y)
-            if reuse:
-                fake_for_g = (fake, real, y, z)
-            loss_d = self._discriminator_loss(s, real, fake.detach().float(), y, z, sums)
-            self._clear_grads(self._player_params("d"))
-            loss_d.backward()
-            if want_norms:
-                norms["grad_norm_d"] = grad_norm(D)
-            s.opt_d.step()
-            self._after_d_step()
-
-        if simultaneous:
-            # Both players' gradients are taken at the same point (theta_D, theta_G), then both step.
-            # (Alternating: n_critic >= 1, so the last D step has left its fakes in fake_for_g.)
-            real, y = s.loader.next()
-            z = self._latent(s)
-            with self._autocast():
-                fake = self._g_forward(z, y).float()
-            loss_d = self._discriminator_loss(s, real, fake, y, z, sums)
-            d_real, d_fake, aux_fake = self._last_outputs
-            cost_g = cost.generator_cost(d_fake, d_real if cost.generator_needs_real else None)
-            aux_g = self._generator_aux(aux_fake, y, z)
-            loss_g = cost_g if aux_g is None else cost_g + aux_g
-            d_params, g_params = self._trainable("d"), self._trainable("g")
-            grads_d = torch.autograd.grad(loss_d, d_params, retain_graph=True)
-            grads_g = torch.autograd.grad(loss_g, g_params)
-            for p, g in zip(d_params, grads_d, strict=True):
-                p.grad = g
-            for p, g in zip(g_params, grads_g, strict=True):
-                p.grad = g
-            if want_norms:
-                norms["grad_norm_d"], norms["grad_norm_g"] = grad_norm(D), grad_norm(G)
-            s.opt_d.step()
-            s.opt_g.step()
-            self._after_d_step()
-        else:
-            d_params = self._trainable("d")  # exactly these are frozen for the G step, then restored
-            for p in d_params:  # no gradients for D's weights in the G step
-                p.requires_grad_(False)
-            assert fake_for_g is not None
-            fake, real, y, z = fake_for_g
-            try:
-                with self._autocast():
-                    if exp.auxiliary:
-                        d_fake, aux_fake = D.forward_aux(fake, y)
-                    else:
-                        d_fake, aux_fake = D(fake, y), {}
-                    d_fake = d_fake.float()
-                    d_real = None
-                    if cost.generator_needs_real:
-                        with torch.no_grad():
-                            d_real = D(real, y).float()
-                cost_g = cost.generator_cost(d_fake, d_real)
-                aux_g = self._generator_aux(aux_fake, y, z)
-                loss_g = cost_g if aux_g is None else cost_g + aux_g
-                self._clear_grads(self._player_params("g"))
-                loss_g.backward()
-            finally:
-                for p in d_params:
-                    p.requires_grad_(True)
-            if want_norms:
-                norms["grad_norm_g"] = grad_norm(G)
-            s.opt_g.step()
-        if aux_g is None:
-            sums[1] += cost_g.detach()
-        else:
-            sums[1:3] += torch.stack([cost_g.detach(), aux_g.detach()])
+        steps = Steps(game=self.experiment.game, play=self.play, params=self._trainable,
+                      all_params=self._player_params, optimizers=s.optimizers, n_critic=self.cfg.train.n_critic,
+                      want_norms=want_norms, norms=norms)
+        self.update_rule.step(steps)
         self._update_ema(s)
         return norms
-
-    def _latent(self, s: TrainState) -> Tensor:
-        """This process's slice of the global latent batch (every process draws the same batch)."""
-        assert self.experiment is not None
-        z = self.experiment.prior.sample(self.cfg.train.batch_size, s.rng, self.device)
-        return z[self.rank :: self.world_size] if self.dist.enabled else z
 
     def ema_decay_at(self, step: int) -> float:
         """The EMA's decay for the update after generator step ``step`` (0-based): ``train.ema_decay``,
@@ -486,14 +346,15 @@ class Trainer:
         return path
 
     def _weights_finite(self, s: TrainState) -> bool:
-        params = [p for m in (s.generator, s.discriminator) for p in m.parameters()]
+        params = [p for m in s.players.values() for p in m.parameters()]
         return bool(torch.isfinite(torch.stack(torch._foreach_norm(params))).all())
 
     def _divergence(self, s: TrainState, scalars: dict[str, float] | None) -> str | None:
         """Why the run has diverged, or None when it is healthy."""
         if scalars is not None:
             limit = self.cfg.train.guard.cost_limit
-            for name in ("d_cost", "g_cost", "penalty", "aux_d", "aux_g"):
+            assert self.experiment is not None
+            for name in self.experiment.game.guarded:
                 v = scalars.get(name, 0.0)
                 if not math.isfinite(v):
                     return f"{name} is {v}"
@@ -543,8 +404,12 @@ class Trainer:
             self._remember_good(s)
         for cb in self.callbacks:
             cb.on_fit_start(self, s)
-        sums = torch.zeros(len(_STATS), device=self.device)
-        n_d = n_g = 0
+        game = self.experiment.game
+        sums = torch.zeros(len(game.scalars), device=self.device)
+        # each scalar is averaged over the steps of the player whose phase adds it
+        per_step = dict(game.schedule(cfg.n_critic))
+        counts = {name: 0 for name in per_step}
+        n_g = 0
         t0 = time.perf_counter()
         while s.step < cfg.steps:
             self._set_lrs(s)
@@ -552,7 +417,8 @@ class Trainer:
             norms = self.train_step(s, sums, want_norms)
             s.step += 1
             n_g += 1
-            n_d += cfg.n_critic
+            for name, k in per_step.items():
+                counts[name] += k
             for cb in self.callbacks:
                 cb.on_step_end(self, s)
             at_checkpoint = s.step % cfg.checkpoint_every == 0 or s.step == cfg.steps
@@ -560,16 +426,17 @@ class Trainer:
             if want_norms or s.step == cfg.steps:
                 values = all_reduce_mean_(sums.clone(), self.dist).tolist()  # the one host sync of the window
                 scalars = {}
-                for name, v in zip(_STATS, values, strict=True):
-                    scalars[name] = v / (n_g if name in ("g_cost", "aux_g") else max(n_d, 1))
+                for name, player, v in zip(game.scalars, game.scalar_players, values, strict=True):
+                    scalars[name] = v / max(counts[player], 1)
                 for k, v in norms.items():
                     scalars[k] = float(v)
-                scalars["lr_g"] = s.opt_g.param_groups[0]["lr"]
-                scalars["lr_d"] = s.opt_d.param_groups[0]["lr"]
+                for name, opt in s.optimizers.items():
+                    scalars[f"lr_{game.short(name)}"] = opt.param_groups[0]["lr"]
                 elapsed = time.perf_counter() - t0
                 scalars["steps_per_sec"] = n_g / elapsed if elapsed > 0 else 0.0
                 sums.zero_()
-                n_d = n_g = 0
+                n_g = 0
+                counts = dict.fromkeys(counts, 0)
                 t0 = time.perf_counter()
             if cfg.guard.enabled and (scalars is not None or at_checkpoint):
                 reason = self._divergence(s, scalars)
