@@ -3,6 +3,7 @@ of the run's game on the same fixed batch; bad input is one line and exit code 2
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -138,3 +139,52 @@ def test_analyze_bad_input_is_one_line_exit_2(tiny_run, tmp_path):
         assert r.exit_code == 2, (args, r.output)
         lines = r.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("ganforge: error: ") and fragment in lines[0], r.output
+
+
+# --------------------------------------------------------------------------- during training: analyze_every
+
+
+def test_analyze_every_records_without_changing_the_trajectory(tmp_path, one_thread, weights_digest):
+    from ganforge.run import train
+    from ganforge.train.checkpoint import load_checkpoint
+
+    plain, analyzed = tmp_path / "plain", tmp_path / "analyzed"
+    train(config_from_dict(TINY), plain)
+    cfg = {**TINY, "train": {**TINY["train"], "analyze_every": 10}}
+    train(config_from_dict(cfg), analyzed)
+    for name in ("step_00000010.safetensors", "step_00000020.safetensors"):
+        a = load_checkpoint(plain / "checkpoints" / name)
+        b = load_checkpoint(analyzed / "checkpoints" / name)
+        for player in ("generator", "discriminator"):
+            assert weights_digest(a[player]) == weights_digest(b[player])
+        assert torch.equal(a["torch_rng"], b["torch_rng"]) and torch.equal(a["rng"], b["rng"])
+    records = RunDir(analyzed).read_analysis_log()
+    assert [r["step"] for r in records] == [10, 20]
+    assert not (plain / "analysis.jsonl").exists()
+    # the same figures as `ganforge analyze` on the same fixed batch (train.batch_size, seed 0)
+    r = run_cli("analyze", str(analyzed), "--step", "20", "--path-points", "0")
+    assert r.exit_code == 0, r.output
+    full = json.loads((analyzed / "analysis.json").read_text())
+    last = records[-1]
+    for p in ("generator", "discriminator"):
+        assert last["gradient_norm"][p] == pytest.approx(full["gradient_norm"][p], rel=1e-9)
+        assert last["hessian_min_eigenvalue"][p] == pytest.approx(full["hessian_min_eigenvalue"][p], rel=1e-6, abs=1e-9)
+    assert last["least_stable_eigenvalue"] == pytest.approx(full["least_stable_eigenvalue"], rel=1e-6, abs=1e-9)
+    assert last["verdict"] == full["verdict"] and last["convention"] == "dynamics"
+    # a resume from step 10 drops the record of step 20 and writes it again
+    (analyzed / "checkpoints" / "step_00000020.safetensors").unlink()
+    train(config_from_dict(cfg), analyzed)
+    again = RunDir(analyzed).read_analysis_log()
+    assert [r["step"] for r in again] == [10, 20]
+    assert again[1]["gradient_norm"] == last["gradient_norm"]
+    # the report shows the analyses over training and analysis.json's verdict
+    from ganforge.report.html import render_report
+
+    page = render_report(analyzed)
+    assert "<h2>Is this an equilibrium?</h2>" in page
+    assert 'alt="equilibrium analysis over training"' in page and 'alt="path angle"' not in page
+    assert f"analysis.json): {full['verdict']}" in html.unescape(page)
+    assert run_cli("analyze", str(analyzed), "--path-points", "5").exit_code == 0
+    assert 'alt="path angle"' in render_report(analyzed)
+    # analyze_every does not change the trajectory: not part of the config's hash (a resume may change it)
+    assert config_from_dict(cfg).trajectory_hash() == config_from_dict(TINY).trajectory_hash()

@@ -35,9 +35,9 @@ def _over_training(records: list[dict[str, Any]]) -> str | None:
         h = np.array([_num(r.get("hessian_min_eigenvalue", {}).get(p)) for r in records])
         a1.plot(steps, h, marker="o", ms=3, lw=1.3, label=p)
     a0.set_yscale("log")
-    a0.set_title("|gradient of each player's own cost|")
+    a0.set_title("|gradient of each player's own cost|", fontsize=10)
     a1.axhline(0.0, color="grey", ls=":", lw=1)
-    a1.set_title("smallest eigenvalue of each player's own Hessian (>= 0: PSD)")
+    a1.set_title("smallest eigenvalue of each player's own Hessian (PSD: >= 0)", fontsize=10)
     conv = records[-1].get("convention", "dynamics")
     least = np.array([_num((r.get("least_stable_eigenvalue") or [None])[0]) for r in records])
     big = np.array([np.hypot(*[_num(x) for x in (r.get("largest_modulus_eigenvalue") or [None, None])])
@@ -45,11 +45,12 @@ def _over_training(records: list[dict[str, Any]]) -> str | None:
     a2.plot(steps, least, marker="o", ms=3, lw=1.3, label="least stable eigenvalue: real part")
     a2.plot(steps, big, marker="o", ms=3, lw=1.3, label="largest modulus")
     a2.axhline(0.0, color="grey", ls=":", lw=1)
-    a2.set_title(f"game Jacobian ({conv}: stable when every real part is {'< 0' if conv == 'dynamics' else '> 0'})")
+    a2.set_title(f"game Jacobian ({conv}; stable: every real part {'< 0' if conv == 'dynamics' else '> 0'})",
+                 fontsize=10)
     rot = np.array([_num(r.get("max_rotation")) for r in records])
     a3.plot(steps, rot, marker="o", ms=3, lw=1.3, color="#8e44ad")
     a3.set_ylim(-0.05, 1.05)
-    a3.set_title("rotation: largest |Im lambda| / |lambda| among the computed eigenvalues")
+    a3.set_title("rotation: largest |Im λ| / |λ| of the computed eigenvalues", fontsize=10)
     for ax in axes.flat:
         ax.grid(alpha=0.3)
     for ax in (a2, a3):
@@ -71,8 +72,8 @@ def _path_angle_figure(pa: dict[str, Any]) -> str | None:
     a0.plot(alphas, cos, color="#c0392b", marker="o", ms=3)
     a0.axhline(0.0, color="grey", ls=":", lw=1)
     a0.set_ylabel("cosine")
-    a0.set_title("path angle (Berard et al. 2020): the vector field along the line from the initialization "
-                 "(alpha 0) to the checkpoint (alpha 1)")
+    a0.set_title("path angle (Berard et al. 2020): the vector field along the line\nfrom the initialization "
+                 "(alpha 0) to the checkpoint (alpha 1)", fontsize=10)
     a1.plot(alphas, np.where(norm > 0, norm, np.nan), marker="o", ms=3)
     a1.set_yscale("log")
     a1.set_ylabel("|vector field|")
