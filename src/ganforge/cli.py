@@ -428,7 +428,8 @@ def analyze(run_dir: str, step: int | None, batch_size: int | None, seed: int, m
     simultaneous gradient steps are locally stable when every real part is < 0; the Dirac-GAN has
     +-i/2); and the path angle of Berard et al. 2020 from the initialization to the checkpoint.
     """
-    from ganforge.diagnostics.equilibrium_run import analyze_run, summary_lines
+    from ganforge.diagnostics.equilibrium_run import summary_lines
+    from ganforge.run import analyze_run
     from ganforge.rundir import RunDir, check_output_path
 
     if threads is not None:

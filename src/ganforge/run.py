@@ -33,8 +33,8 @@ from ganforge.train.checkpoint import load_checkpoint
 from ganforge.train.state import StandingStatistics, TrainState, standing_statistics
 from ganforge.train.trainer import Trainer, remove_stale_writes, resolve_device
 
-__all__ = ["LoadedRun", "RunDirError", "TrainedGenerator", "load_generator", "load_run", "prepare_run_dir",
-           "read_run_config", "train"]
+__all__ = ["LoadedRun", "RunDirError", "TrainedGenerator", "analyze_run", "load_generator", "load_run",
+           "prepare_run_dir", "read_run_config", "train"]
 
 
 def _diff(a: object, b: object, prefix: str = "") -> list[str]:
@@ -354,3 +354,54 @@ class TrainedGenerator(nn.Module):
 def load_generator(run_dir: str | Path, ema: bool = True, device: str | torch.device = "cpu") -> TrainedGenerator:
     """One line to get a trained generator back: ``G = ganforge.load_generator("runs/ring8")``."""
     return TrainedGenerator(load_run(run_dir, ema=ema, device=device)).eval()
+
+
+def _checkpoint_of_step(run: RunDir, step: int | None) -> tuple[int, Path]:
+    found = run.checkpoints()
+    if not found:
+        raise RunDirError(f"{run.path} has no checkpoint yet (train it first)")
+    if step is None:
+        return found[-1]
+    for s, path in found:
+        if s == step:
+            return s, path
+    kept = ", ".join(str(s) for s, _ in found)
+    raise RunDirError(f"{run.path} has no checkpoint of step {step}; its checkpoints are of steps {kept} "
+                      "(the newest train.keep_checkpoints are kept)")
+
+
+def analyze_run(run_dir: str | Path, step: int | None = None, *, batch_size: int | None = None, seed: int = 0,
+                path_points: int = 25, write: bool = True, **options) -> dict:
+    """``ganforge analyze``: is the checkpoint of ``step`` (default the newest) an equilibrium of the run's
+    game? Analyzed on a fixed batch of ``batch_size`` examples (default ``train.batch_size``) drawn with
+    ``seed``, with the path angle from the initialization (``path_points`` values of alpha on [0, 1.2]);
+    writes ``run_dir/analysis.json`` (``write``) and returns its content. ``options`` go to
+    ``diagnostics.equilibrium.analyze_equilibrium`` (method, dense_max, n_eigenvalues, tolerances)."""
+    import copy
+
+    from ganforge.diagnostics.equilibrium_run import analyze_game, fixed_batch, json_safe
+
+    run = RunDir(run_dir).require()
+    cfg = run.read_config()
+    at, path = _checkpoint_of_step(run, step)
+    try:
+        state = load_checkpoint(path, cfg.accepted_hashes())
+    except CheckpointError as exc:
+        raise run.damaged_checkpoint_hint(exc, cfg.accepted_hashes()) from None
+    exp = build_experiment(cfg, open_dataset(run.path, cfg, real_data=True))  # players at their initialization
+    start = {name: copy.deepcopy(m) for name, m in exp.players.items()}
+    for name, module in exp.players.items():
+        try:
+            module.load_state_dict(state[name])
+        except (RuntimeError, KeyError) as exc:
+            raise CheckpointError(f"{path} does not fit the player {name!r} of {run.path}/config.yaml "
+                                  f"({str(exc).splitlines()[0][:160]})") from None
+    n = int(batch_size or cfg.train.batch_size)
+    batch = fixed_batch(exp.dataset, n, seed, torch.float64)
+    result = analyze_game(exp.game, exp.players, exp.prior, batch, seed=seed, start=start, path_points=path_points,
+                          **options)
+    record = json_safe({"run": str(run.path), "step": at, "checkpoint": path.name, "game": cfg.game.name,
+                        "batch": {"size": n, "seed": seed}, **result})
+    if write:
+        run.write_analysis(record)
+    return record

@@ -65,7 +65,7 @@ def independent_jacobian(run_dir: Path, step: int, n: int, seed: int) -> np.ndar
     sizes_d = [d0[k].numel() for k in dk]
 
     def unflat(v, keys, sizes, ref):
-        return {k: t.reshape(ref[k].shape) for k, t in zip(keys, torch.split(v, sizes))}
+        return {k: t.reshape(ref[k].shape) for k, t in zip(keys, torch.split(v, sizes), strict=True)}
 
     def costs(vg, vd):
         pg, pd = unflat(vg, gk, sizes_g, g0), unflat(vd, dk, sizes_d, d0)

@@ -43,7 +43,7 @@ def pairs(result) -> np.ndarray:
 
 def same_set(a, b, tol):
     a, b = sorted(np.asarray(a), key=lambda z: (z.real, z.imag)), sorted(np.asarray(b), key=lambda z: (z.real, z.imag))
-    return len(a) == len(b) and all(abs(x - y) <= tol for x, y in zip(a, b))
+    return len(a) == len(b) and all(abs(x - y) <= tol for x, y in zip(a, b, strict=True))
 
 
 # ------------------------------------------------------------------------------------------- Dirac-GAN
@@ -192,7 +192,7 @@ class MLPGame:
 
     def _unflat(self, v, names, shapes):
         out, i = {}, 0
-        for n, s in zip(names, shapes):
+        for n, s in zip(names, shapes, strict=True):
             k = math.prod(s)
             out[n] = v[i:i + k].reshape(s)
             i += k

@@ -95,7 +95,7 @@ def _check_game(params: Params, values: Mapping[str, torch.Tensor]) -> list[str]
 
 
 def _flat(tensors: Sequence[torch.Tensor | None], like: Sequence[torch.Tensor]) -> torch.Tensor:
-    return torch.cat([(torch.zeros_like(p) if t is None else t).reshape(-1) for t, p in zip(tensors, like)])
+    return torch.cat([(torch.zeros_like(p) if t is None else t).reshape(-1) for t, p in zip(tensors, like, strict=True)])
 
 
 class _Field:
@@ -438,10 +438,10 @@ def path_angle(params_start: Params, params_end: Params, params: Params, costs: 
     alphas = [float(a) for a in (np.linspace(-0.1, 1.1, 101) if alphas is None else alphas)]
     players = list(params)
     flat_p = [p for k in players for p in params[k]]
-    start = [t.detach().to(p) for k in players for t, p in zip(params_start[k], params[k])]
-    end = [t.detach().to(p) for k in players for t, p in zip(params_end[k], params[k])]
+    start = [t.detach().to(p) for k in players for t, p in zip(params_start[k], params[k], strict=True)]
+    end = [t.detach().to(p) for k in players for t, p in zip(params_end[k], params[k], strict=True)]
     saved = [p.detach().clone() for p in flat_p]
-    d = torch.cat([(e - s).reshape(-1) for s, e in zip(start, end)]).double()
+    d = torch.cat([(e - s).reshape(-1) for s, e in zip(start, end, strict=True)]).double()
     d_norm = float(d.norm())
     if d_norm == 0.0:
         raise AnalysisError("path angle: params_start and params_end are the same point; a path needs two points")
@@ -449,7 +449,7 @@ def path_angle(params_start: Params, params_end: Params, params: Params, costs: 
     try:
         for a in alphas:
             with torch.no_grad():
-                for p, s, e in zip(flat_p, start, end):
+                for p, s, e in zip(flat_p, start, end, strict=True):
                     p.copy_((1.0 - a) * s + a * e)
             with torch.enable_grad():
                 values = costs()
@@ -464,7 +464,7 @@ def path_angle(params_start: Params, params_end: Params, params: Params, costs: 
             cos.append(proj / n_xi if n_xi > 0 else float("nan"))
     finally:
         with torch.no_grad():
-            for p, s in zip(flat_p, saved):
+            for p, s in zip(flat_p, saved, strict=True):
                 p.copy_(s)
     return PathAngle(alphas=alphas, cosine=cos, dot=dot, field_norm=norm)
 

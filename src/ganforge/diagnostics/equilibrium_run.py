@@ -1,4 +1,5 @@
-"""``ganforge analyze``: is a run's checkpoint an equilibrium of its game?
+"""The equilibrium analysis of a game's players on a fixed batch: what ``ganforge analyze``
+(``run.analyze_run``) and ``train.analyze_every`` (equilibrium_callback.py) run.
 
 The run's game is rebuilt from its config (``game.name``, the players of ``model.*``, the cost,
 regularizers and auxiliary terms), the checkpoint's weights are loaded into float64 copies of the
@@ -12,7 +13,7 @@ checkpoint. The result goes to ``DIR/analysis.json`` (``RunDir.analysis_path``),
 
 The players run in training mode (batch norm on the batch's statistics: the cost the players were
 trained on); the analysis works on copies and changes neither the run's files (besides analysis.json)
-nor, during training (``AnalysisCallback``), the training players.
+nor, during training (``PeriodicAnalysis``), the training players.
 """
 
 from __future__ import annotations
@@ -20,16 +21,15 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ganforge.diagnostics.equilibrium import AnalysisError, analyze_equilibrium, path_angle
+from ganforge.diagnostics.equilibrium import analyze_equilibrium, path_angle
 
-__all__ = ["FixedBatch", "analyze_game", "analyze_run", "fixed_batch", "game_costs", "json_safe", "latent_generator",
+__all__ = ["FixedBatch", "analyze_game", "fixed_batch", "game_costs", "json_safe", "latent_generator",
            "summary_lines"]
 
 
@@ -146,64 +146,6 @@ def json_safe(obj: Any) -> Any:
     return obj
 
 
-def _checkpoint(run: Any, step: int | None) -> tuple[int, Path]:
-    from ganforge.rundir import RunDirError
-
-    found = run.checkpoints()
-    if not found:
-        raise RunDirError(f"{run.path} has no checkpoint yet (train it first)")
-    if step is None:
-        return found[-1]
-    for s, path in found:
-        if s == step:
-            return s, path
-    kept = ", ".join(str(s) for s, _ in found)
-    raise RunDirError(f"{run.path} has no checkpoint of step {step}; its checkpoints are of steps {kept} "
-                      "(train.keep_checkpoints newest are kept)")
-
-
-def analyze_run(run_dir: str | Path, step: int | None = None, *, batch_size: int | None = None, seed: int = 0,
-                path_points: int = 25, write: bool = True, **options: Any) -> dict[str, Any]:
-    """Analyze the checkpoint of ``step`` (default the newest) of the run in ``run_dir`` on a fixed batch
-    of ``batch_size`` examples (default ``train.batch_size``) drawn with ``seed``; write
-    ``run_dir/analysis.json`` (``write``) and return its content. ``options`` go to
-    ``analyze_equilibrium`` (method, dense_max, n_eigenvalues, tolerances)."""
-    from ganforge.components import build_experiment
-    from ganforge.errors import CheckpointError
-    from ganforge.run import open_dataset
-    from ganforge.rundir import RunDir
-    from ganforge.train.checkpoint import load_checkpoint
-
-    run = RunDir(run_dir).require()
-    cfg = run.read_config()
-    at, path = _checkpoint(run, step)
-    try:
-        state = load_checkpoint(path, cfg.accepted_hashes())
-    except CheckpointError as exc:
-        raise run.damaged_checkpoint_hint(exc, cfg.accepted_hashes()) from None
-    dataset = open_dataset(run.path, cfg, real_data=True)
-    exp = build_experiment(cfg, dataset)  # the players at their initialization (train.seed)
-    game = exp.game
-    start = {k: copy.deepcopy(m) for k, m in exp.players.items()}
-    for name, module in exp.players.items():
-        try:
-            module.load_state_dict(state[name])
-        except (RuntimeError, KeyError) as exc:
-            raise CheckpointError(f"{path} does not fit the player {name!r} of {run.path}/config.yaml "
-                                  f"({str(exc).splitlines()[0][:160]})") from None
-    n = int(batch_size or cfg.train.batch_size)
-    if n < 1:
-        raise AnalysisError(f"analyze: batch size {n}; allowed: a positive number of examples")
-    batch = fixed_batch(exp.dataset, n, seed, torch.float64)
-    result = analyze_game(game, exp.players, exp.prior, batch, seed=seed, start=start, path_points=path_points,
-                          **options)
-    record = json_safe({"run": str(run.path), "step": at, "checkpoint": path.name, "game": cfg.game.name,
-                        "batch": {"size": n, "seed": seed}, **result})
-    if write:
-        run.write_analysis(record)
-    return record
-
-
 def _z(pair: Sequence[float] | None) -> str:
     if pair is None or pair[0] is None or pair[1] is None:
         return "nan"
@@ -225,7 +167,7 @@ def summary_lines(record: dict[str, Any]) -> list[str]:
                f"max |Im|/|lambda| {fmt(record['max_rotation'])}")
     pa = record.get("path_angle")
     if pa:
-        cos = [c for a, c in zip(pa["alphas"], pa["cosine"]) if c is not None and a <= 1.0]
+        cos = [c for a, c in zip(pa["alphas"], pa["cosine"], strict=True) if c is not None and a <= 1.0]
         if cos:
             out.append(f"  path angle from the initialization: cosine {fmt(cos[0])} at alpha 0, "
                        f"{fmt(cos[-1])} at alpha {max(a for a in pa['alphas'] if a <= 1.0):.2f}")
