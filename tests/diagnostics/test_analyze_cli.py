@@ -111,6 +111,7 @@ def test_analyze_writes_analysis_json_matching_an_independent_dense_jacobian(tin
                               "local_nash_not_stable") and record["verdict"]
     pa = record["path_angle"]
     assert len(pa["alphas"]) == 25 and pa["alphas"][0] == 0.0 and pa["alphas"][-1] == pytest.approx(1.2)
+    assert 1.0 in pa["alphas"]  # the checkpoint itself
     assert all(c is None or -1.0 <= c <= 1.0 for c in pa["cosine"])
 
 

@@ -341,3 +341,31 @@ def test_path_angle_refuses_mismatched_points():
     same = {"x": [torch.zeros(1, dtype=F64)], "y": [torch.zeros(1, dtype=F64)]}
     with pytest.raises(AnalysisError, match="same point"):
         path_angle(same, same, params, costs)
+
+
+class _OnceDifferentiable(torch.autograd.Function):
+    """x ↦ x², whose backward cannot itself be differentiated."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return 2 * x * g
+
+
+def test_a_layer_without_second_derivatives_is_one_line_error():
+    x = torch.ones(3, dtype=F64, requires_grad=True)
+    y = torch.ones(2, dtype=F64, requires_grad=True)
+
+    def costs():
+        return {"x": _OnceDifferentiable.apply(x).sum() * y.sum(), "y": -(x.sum() * y.sum())}
+
+    with pytest.raises(AnalysisError) as info:
+        analyze_equilibrium({"x": [x], "y": [y]}, costs)
+    msg = str(info.value)
+    assert "\n" not in msg and "cannot be differentiated twice" in msg and "second derivatives" in msg

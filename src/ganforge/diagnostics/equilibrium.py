@@ -39,8 +39,9 @@ point, along that line.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -98,6 +99,33 @@ def _flat(tensors: Sequence[torch.Tensor | None], like: Sequence[torch.Tensor]) 
     return torch.cat([(torch.zeros_like(p) if t is None else t).reshape(-1) for t, p in zip(tensors, like, strict=True)])
 
 
+@contextlib.contextmanager
+def _twice(what: str) -> Iterator[None]:
+    """A layer without second derivatives: one line, not a traceback."""
+    try:
+        yield
+    except RuntimeError as exc:
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise AnalysisError(f"analyze: {what} cannot be differentiated twice ({first}); allowed: players whose "
+                            "layers have second derivatives") from None
+
+
+def _check_second_derivatives(grad: torch.Tensor, what: str) -> None:
+    """A layer whose backward is ``once_differentiable`` leaves an ``Error`` node in the gradient's graph,
+    which would silently read as zero second derivatives (with ``allow_unused``): refuse it."""
+    seen: set[int] = set()
+    todo = [grad.grad_fn]
+    while todo:
+        node = todo.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if type(node).__name__ in ("Error", "DelayedError"):
+            raise AnalysisError(f"analyze: {what} cannot be differentiated twice (a layer's backward is "
+                                "once_differentiable); allowed: players whose layers have second derivatives")
+        todo.extend(fn for fn, _ in node.next_functions)
+
+
 class _Field:
     """The simultaneous-gradient field ξ at the current parameters, with its graph kept for products."""
 
@@ -116,8 +144,10 @@ class _Field:
             start += self.sizes[k]
         self.grads: dict[str, torch.Tensor] = {}
         for k in self.players:
-            g = torch.autograd.grad(values[k], self.params[k], create_graph=True, allow_unused=True)
+            with _twice(f"the cost of player {k!r}"):
+                g = torch.autograd.grad(values[k], self.params[k], create_graph=True, allow_unused=True)
             self.grads[k] = _flat(g, self.params[k])  # (n_k,)
+            _check_second_derivatives(self.grads[k], f"the cost of player {k!r}")
         self.xi = torch.cat([self.grads[k] for k in self.players])  # (n,)
 
     def gradient_norms(self) -> dict[str, float]:
@@ -130,7 +160,8 @@ class _Field:
         dot = torch.dot(out, vt)
         if not dot.requires_grad:  # ξ does not depend on the parameters at all: a zero Jacobian
             return np.zeros(sum(p.numel() for p in wrt))
-        g = torch.autograd.grad(dot, wrt, retain_graph=True, allow_unused=True)
+        with _twice("the game's vector field"):
+            g = torch.autograd.grad(dot, wrt, retain_graph=True, allow_unused=True)
         return _flat(g, wrt).detach().double().cpu().numpy()
 
     def jacobian_t_matvec(self, v: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ganforge.diagnostics.equilibrium import analyze_equilibrium, path_angle
+from ganforge.diagnostics.equilibrium import AnalysisError, analyze_equilibrium, path_angle
 
 __all__ = ["FixedBatch", "analyze_game", "fixed_batch", "game_costs", "json_safe", "latent_generator",
            "summary_lines"]
@@ -87,11 +87,18 @@ def game_costs(game: Any, players: dict[str, nn.Module], prior: Any, batch: tupl
     restore = _restorer(list(players.values()) + [m for m in calls.values() if isinstance(m, nn.Module)])
     n_scalars = len(getattr(game, "scalars", ()))
 
+    def new_play() -> Play:
+        return Play(players=players, calls=calls, loader=FixedBatch(x, y), prior=prior, rng=latent_generator(seed),
+                    device=device, batch_size=x.shape[0], sums=torch.zeros(n_scalars, dtype=dtype, device=device))
+
+    reason = game.differentiable(new_play())
+    if reason:
+        raise AnalysisError(f"analyze: the game's costs cannot be differentiated twice ({reason}); allowed: players "
+                            "whose layers have second derivatives")
+
     def costs() -> dict[str, Tensor]:
         restore()
-        play = Play(players=players, calls=calls, loader=FixedBatch(x, y), prior=prior,
-                    rng=latent_generator(seed), device=device, batch_size=x.shape[0],
-                    sums=torch.zeros(n_scalars, dtype=dtype, device=device))
+        play = new_play()
         with torch.random.fork_rng(devices=[]):  # dropout and other draws from the global stream
             torch.manual_seed(seed)
             out = game.costs(play, list(game.players))
@@ -114,7 +121,7 @@ def analyze_game(game: Any, players: dict[str, nn.Module], prior: Any, batch: tu
                  **options: Any) -> dict[str, Any]:
     """The equilibrium analysis of ``players`` (float64 copies are made) on ``batch``; with ``start``
     (the same players at the initialization), the path angle from ``start`` to ``players`` at
-    ``path_points`` values of α on [0, 1.2]. Returns the JSON-able record."""
+    ``path_points`` values of α on [0, 1.2], and at α = 1. Returns the JSON-able record."""
     dtype = torch.float64
     work = {k: copy.deepcopy(m).to(dtype).train() for k, m in players.items()}
     for m in work.values():
@@ -130,6 +137,8 @@ def analyze_game(game: Any, players: dict[str, nn.Module], prior: Any, batch: tu
         begin = {k: [p.detach().to(dtype) for p in start[k].parameters()] for k in params}
         end = {k: [p.detach().clone() for p in ps] for k, ps in params.items()}
         alphas = np.linspace(0.0, 1.2, int(path_points))
+        near = np.abs(alphas - 1.0) < 1e-9
+        alphas = np.where(near, 1.0, alphas) if near.any() else np.sort(np.append(alphas, 1.0))  # the checkpoint
         result["path_angle"] = path_angle(begin, end, params, costs, alphas).to_dict()
         result["path_angle"]["from"] = "the initialization (train.seed)"
     return result
