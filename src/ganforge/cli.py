@@ -410,6 +410,8 @@ def diagnose(run_dir: str, as_json: bool) -> None:
               help="the most parameters a dense check may have")
 @click.option("--eigenvalues", "n_eigenvalues", type=click.IntRange(min=1), default=6, show_default=True,
               help="iterative: eigenvalues of largest modulus, and least stable ones, to compute")
+@click.option("--tol", "arpack_tol", type=click.FloatRange(min=0), default=1e-10, show_default=True,
+              help="iterative: the relative accuracy asked of Lanczos / Arnoldi (ARPACK); larger is faster")
 @click.option("--gradient-tol", "gradient_tol", type=click.FloatRange(min=0), default=1e-4, show_default=True,
               help="a player's gradient norm at most this counts as zero")
 @click.option("--path-points", "path_points", type=click.IntRange(min=0), default=25, show_default=True,
@@ -417,7 +419,8 @@ def diagnose(run_dir: str, as_json: bool) -> None:
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads [torch's default]")
 @click.option("--json", "as_json", is_flag=True, help="print analysis.json's content instead of the summary")
 def analyze(run_dir: str, step: int | None, batch_size: int | None, seed: int, method: str, dense_max: int,
-            n_eigenvalues: int, gradient_tol: float, path_points: int, threads: int | None, as_json: bool) -> None:
+            n_eigenvalues: int, arpack_tol: float, gradient_tol: float, path_points: int, threads: int | None,
+            as_json: bool) -> None:
     """Is RUN_DIR's checkpoint an equilibrium of its game? Print a verdict and write RUN_DIR/analysis.json.
 
     \b
@@ -439,7 +442,8 @@ def analyze(run_dir: str, step: int | None, batch_size: int | None, seed: int, m
     run = RunDir(run_dir).require()
     check_output_path(run.analysis_path, "the analysis file")  # before the work, not after it
     record = analyze_run(run_dir, step, batch_size=batch_size, seed=seed, path_points=path_points, method=method,
-                         dense_max=dense_max, n_eigenvalues=n_eigenvalues, gradient_tol=gradient_tol)
+                         dense_max=dense_max, n_eigenvalues=n_eigenvalues, gradient_tol=gradient_tol,
+                         arpack_tol=arpack_tol)
     if as_json:
         click.echo(json.dumps(record, indent=2))
     else:

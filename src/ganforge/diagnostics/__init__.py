@@ -7,6 +7,10 @@ mixture (missed modes, samples off the modes), oscillation.
 - events.py    ``Event`` (kind, step range, evidence, message) and events.jsonl reading
 - callback.py  ``DiagnosticsCallback``: the diagnostics during training
 - analysis.py  ``diagnose(run_dir)``: the same, recomputed from a run's files
+- equilibrium.py           is a point of a differentiable game an equilibrium? gradient norms, each
+                           player's own-Hessian extremes, the game Jacobian's eigenvalues, the path angle
+- equilibrium_run.py       the same for a game's players on a fixed batch (``ganforge analyze``)
+- equilibrium_callback.py  ``PeriodicAnalysis``: the analysis during training (``train.analyze_every``)
 
 The callback and ``diagnose`` are imported on first use, so that ``ganforge.config`` can import
 ``DiagnosticsSettings`` without an import cycle.
