@@ -369,3 +369,30 @@ def test_a_layer_without_second_derivatives_is_one_line_error():
         analyze_equilibrium({"x": [x], "y": [y]}, costs)
     msg = str(info.value)
     assert "\n" not in msg and "cannot be differentiated twice" in msg and "second derivatives" in msg
+
+
+def test_iterative_equals_dense_on_small_random_games():
+    """Arnoldi / Lanczos against the dense path at the smallest sizes ARPACK takes (4 to 8 parameters a
+    player), on non-quadratic random games."""
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        n1, n2 = (int(v) for v in rng.integers(4, 9, size=2))
+        A = torch.tensor(rng.normal(size=(n1 + n2, n1 + n2)))
+        x = torch.tensor(rng.normal(size=n1), requires_grad=True)
+        y = torch.tensor(rng.normal(size=n2), requires_grad=True)
+
+        def costs(A=A, x=x, y=y):
+            v = torch.cat([x, y])
+            return {"x": 0.5 * v @ (A @ v) + (x ** 3).sum() / 3, "y": 0.5 * v @ (A.T @ v) - (y ** 4).sum() / 4}
+
+        params = {"x": [x], "y": [y]}
+        d = analyze_equilibrium(params, costs, method="dense")
+        it = analyze_equilibrium(params, costs, method="iterative", n_eigenvalues=3)
+        assert it.method["jacobian"] == "arnoldi" and d.method["jacobian"] == "dense"
+        dense = np.array(d.jacobian_eigenvalues)
+        assert all(np.min(np.abs(dense - z)) < 1e-9 for z in it.jacobian_eigenvalues)
+        assert it.least_stable_eigenvalue.real == pytest.approx(d.least_stable_eigenvalue.real, abs=1e-9)
+        assert abs(it.largest_modulus_eigenvalue) == pytest.approx(abs(d.largest_modulus_eigenvalue), abs=1e-9)
+        for k in ("x", "y"):
+            assert it.hessian_min_eigenvalue[k] == pytest.approx(d.hessian_min_eigenvalue[k], abs=1e-9)
+            assert it.hessian_max_eigenvalue[k] == pytest.approx(d.hessian_max_eigenvalue[k], abs=1e-9)
