@@ -1,0 +1,69 @@
+"""The players of the closed-form games: a generator that is its parameter, a linear discriminator.
+
+The Dirac-GAN (Mescheder et al. 2018, "Which training methods for GANs do actually converge?",
+section 2.2): the data is a point mass at 0 (``data: {name: dirac}``), the generator G = delta_theta
+puts all its mass on its one parameter theta (``model.generator: {name: dirac}``), and the
+discriminator is linear, D(x) = psi x (``model.discriminator: {name: linear}``). With the minimax
+cost the game's value is f(psi theta) + f(0), f(t) = -log(1 + exp(-t)), and its Jacobian at the
+equilibrium (0, 0) has the eigenvalues +-f'(0) i = +-i/2: plain gradient steps do not converge.
+The same ``dirac`` generator gives the scalar players of the bilinear game (game/closed_form.py).
+
+``dtype: float64`` keeps the parameter (and the optimizer's state) in double precision, so the
+closed-form tests compare whole trajectories to 1e-12 where the game computes in the parameter's
+dtype (the bilinear game; the GAN game casts D's logits and the fakes to float32).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from ganforge.models import DISCRIMINATORS, GENERATORS
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@GENERATORS.register("dirac")
+class DiracGenerator(nn.Module):
+    """G = delta_theta: every latent is mapped to the parameter theta (of the data's shape, every entry
+    ``init``). The latent is read only for the batch size."""
+
+    def __init__(self, latent_dim: int, out_shape: tuple[int, ...], n_classes: int = 0, init: float = 1.0,
+                 dtype: Literal["float32", "float64"] = "float32"):
+        super().__init__()
+        if not math.isfinite(init):
+            raise ValueError(f"dirac generator: init must be finite, got {init}")
+        self.latent_dim, self.out_shape, self.n_classes = latent_dim, tuple(out_shape), n_classes
+        self.theta = nn.Parameter(torch.full(self.out_shape, float(init), dtype=_DTYPES[dtype]))
+
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        # z: (N, latent_dim) -> x: (N, *out_shape), every row theta
+        return self.theta.unsqueeze(0).expand(z.shape[0], *self.out_shape)
+
+
+@DISCRIMINATORS.register("linear")
+class LinearDiscriminator(nn.Module):
+    """D(x) = psi . x, a linear function without bias (psi of the example's size, every entry ``init``).
+    Its input gradient is psi for every x, so R1 of weight gamma adds gamma/2 |psi|^2 to its cost."""
+
+    @staticmethod
+    def auxiliary_heads(params: dict) -> dict[str, str]:
+        """No auxiliary heads, whatever the parameters."""
+        return {}
+
+    def __init__(self, in_shape: tuple[int, ...], n_classes: int = 0, init: float = 1.0,
+                 dtype: Literal["float32", "float64"] = "float32"):
+        super().__init__()
+        if not math.isfinite(init):
+            raise ValueError(f"linear discriminator: init must be finite, got {init}")
+        self.in_shape, self.n_classes = tuple(in_shape), n_classes
+        self.psi = nn.Parameter(torch.full((math.prod(self.in_shape),), float(init), dtype=_DTYPES[dtype]))
+
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        # x: (N, *in_shape) -> logits: (N,)
+        if tuple(x.shape[1:]) != self.in_shape:
+            raise ValueError(f"discriminator expects x of shape (N, {self.in_shape}), got {tuple(x.shape)}")
+        return x.reshape(x.shape[0], -1).to(self.psi.dtype) @ self.psi
