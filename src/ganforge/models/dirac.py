@@ -22,48 +22,69 @@ import torch
 from torch import Tensor, nn
 
 from ganforge.models import DISCRIMINATORS, GENERATORS
+from ganforge.models.layers import check_labels
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
+def _initial(shape: tuple[int, ...], init: float | None, dtype: str) -> nn.Parameter:
+    """``init`` in every entry, or (``init`` None) N(0, 1) draws from torch's stream, which the
+    trainer seeds with ``train.seed`` before building the players."""
+    if init is None:
+        return nn.Parameter(torch.randn(shape, dtype=torch.float64).to(_DTYPES[dtype]))
+    if not math.isfinite(init):
+        raise ValueError(f"init must be finite, got {init}")
+    return nn.Parameter(torch.full(shape, float(init), dtype=_DTYPES[dtype]))
+
+
 @GENERATORS.register("dirac")
 class DiracGenerator(nn.Module):
-    """G = delta_theta: every latent is mapped to the parameter theta (of the data's shape, every entry
-    ``init``). The latent is read only for the batch size."""
+    """G = delta_theta: every latent is mapped to the parameter theta, of the data's shape. A conditional
+    generator (``n_classes > 0``) has one theta per class, G(z, y) = theta_y. The latent is read only
+    for the batch size and checked for its shape."""
 
-    def __init__(self, latent_dim: int, out_shape: tuple[int, ...], n_classes: int = 0, init: float = 1.0,
-                 dtype: Literal["float32", "float64"] = "float32"):
+    def __init__(self, latent_dim: int, out_shape: tuple[int, ...], n_classes: int = 0,
+                 init: float | None = None,  # every entry of theta; None: N(0, 1) draws (seeded)
+                 dtype: Literal["float32", "float64"] = "float32"):  # of theta and its optimizer state
         super().__init__()
-        if not math.isfinite(init):
-            raise ValueError(f"dirac generator: init must be finite, got {init}")
         self.latent_dim, self.out_shape, self.n_classes = latent_dim, tuple(out_shape), n_classes
-        self.theta = nn.Parameter(torch.full(self.out_shape, float(init), dtype=_DTYPES[dtype]))
+        self.theta = _initial((max(n_classes, 1), *self.out_shape) if n_classes else self.out_shape, init, dtype)
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
-        # z: (N, latent_dim) -> x: (N, *out_shape), every row theta
+        # z: (N, latent_dim), y: (N,) -> x: (N, *out_shape), row i theta (theta_{y_i} when conditional)
+        if z.dim() != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"generator expects z of shape (N, {self.latent_dim}), got {tuple(z.shape)}")
+        if self.n_classes:
+            check_labels(y, self.n_classes, z.shape[0], "generator")
+            return self.theta[y]
         return self.theta.unsqueeze(0).expand(z.shape[0], *self.out_shape)
 
 
 @DISCRIMINATORS.register("linear")
 class LinearDiscriminator(nn.Module):
-    """D(x) = psi . x, a linear function without bias (psi of the example's size, every entry ``init``).
-    Its input gradient is psi for every x, so R1 of weight gamma adds gamma/2 |psi|^2 to its cost."""
+    """D(x) = psi . x, a linear function without bias (psi of the example's size). Its input gradient
+    is psi for every x, so R1 of weight gamma adds gamma/2 |psi|^2 to its cost. A conditional
+    discriminator (``n_classes > 0``) has one psi per class, D(x, y) = psi_y . x."""
 
     @staticmethod
     def auxiliary_heads(params: dict) -> dict[str, str]:
         """No auxiliary heads, whatever the parameters."""
         return {}
 
-    def __init__(self, in_shape: tuple[int, ...], n_classes: int = 0, init: float = 1.0,
-                 dtype: Literal["float32", "float64"] = "float32"):
+    def __init__(self, in_shape: tuple[int, ...], n_classes: int = 0,
+                 init: float | None = None,  # every entry of psi; None: N(0, 1) draws (seeded)
+                 dtype: Literal["float32", "float64"] = "float32"):  # of psi and its optimizer state
         super().__init__()
-        if not math.isfinite(init):
-            raise ValueError(f"linear discriminator: init must be finite, got {init}")
         self.in_shape, self.n_classes = tuple(in_shape), n_classes
-        self.psi = nn.Parameter(torch.full((math.prod(self.in_shape),), float(init), dtype=_DTYPES[dtype]))
+        size = math.prod(self.in_shape)
+        self.psi = _initial((n_classes, size) if n_classes else (size,), init, dtype)
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        # x: (N, *in_shape) -> logits: (N,)
+        # x: (N, *in_shape), y: (N,) -> logits: (N,)
         if tuple(x.shape[1:]) != self.in_shape:
             raise ValueError(f"discriminator expects x of shape (N, {self.in_shape}), got {tuple(x.shape)}")
-        return x.reshape(x.shape[0], -1).to(self.psi.dtype) @ self.psi
+        flat = x.reshape(x.shape[0], -1).to(self.psi.dtype)  # (N, size)
+        if self.n_classes:
+            check_labels(y, self.n_classes, x.shape[0], "discriminator")
+            return (flat * self.psi[y]).sum(dim=1)
+        return flat @ self.psi

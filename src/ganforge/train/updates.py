@@ -322,8 +322,10 @@ def _first_line(exc: BaseException) -> str:
 def check_second_derivatives(game: Game, players: dict[str, nn.Module], cfg: Config, which: Iterable[str],
                              rule: str) -> None:
     """Refuse (ConfigError on ``train.update``) a player of ``which`` through whose layers autograd
-    cannot differentiate twice (a layer marked once-differentiable, say): a double backward of a
-    small probe, |d (sum out^2) / d(theta, x)|^2, on a batch of 2 (of packs). Nothing of the run
+    cannot differentiate twice (a layer marked once-differentiable, one without a double backward):
+    a double backward of a small probe, |d (sum out^2) / d(theta, x)|^2, on a batch of 2 (of packs),
+    through every node of its graph. (Autograd would not raise in the rules themselves: their
+    ``autograd.grad`` prunes a once-differentiable layer's error node and drops its terms.) Nothing of the run
     changes: the players are probed in eval mode, their buffers restored and the random streams
     forked (the probe draws its latents from its own seeded stream)."""
     prior = game.parts.prior
@@ -336,6 +338,7 @@ def check_second_derivatives(game: Game, players: dict[str, nn.Module], cfg: Con
         y = torch.zeros(n, dtype=torch.long) if getattr(module, "n_classes", 0) else None
         training = [(m, m.training) for m in module.modules()]
         buffers = [b.detach().clone() for b in module.buffers()]
+        grads_before = [p.grad for p in module.parameters()]
         try:
             with torch.random.fork_rng(devices=[]), torch.enable_grad():
                 module.eval()
@@ -356,7 +359,9 @@ def check_second_derivatives(game: Game, players: dict[str, nn.Module], cfg: Con
                 grads = torch.autograd.grad(total, params, create_graph=True, allow_unused=True)
                 sq = [g.pow(2).sum() for g in grads if g is not None and g.requires_grad]
                 if sq:
-                    torch.autograd.grad(torch.stack(sq).sum(), params, allow_unused=True)
+                    # backward() runs every node of the graph: a once-differentiable layer's error node,
+                    # which autograd.grad(inputs=...) would prune and so silently miss its terms, raises
+                    torch.stack(sq).sum().backward()
         except RuntimeError as exc:
             raise ConfigError(
                 "train.update",
@@ -370,6 +375,8 @@ def check_second_derivatives(game: Game, players: dict[str, nn.Module], cfg: Con
             with torch.no_grad():
                 for b, saved in zip(module.buffers(), buffers, strict=True):
                     b.copy_(saved)
+            for p, g in zip(module.parameters(), grads_before, strict=True):
+                p.grad = g
 
 
 def check_nagarajan_kolter(game: Game, players: dict[str, nn.Module], cfg: Config, rule: str) -> None:
@@ -579,11 +586,16 @@ class DifferentiableStep:
         if self.kind is None:
             raise ValueError(f"no differentiable step of {type(optimizer).__name__}")
         state = [optimizer.state.get(p, {}) for p in params]
+
+        def held(s: dict, key: str) -> Tensor | None:  # the optimizer's tensor, never written here
+            t = s.get(key)
+            return None if t is None else t.detach()
+
         if self.kind == "sgd":
-            self.buffers: list[Tensor | None] = [s.get("momentum_buffer") for s in state]
+            self.buffers: list[Tensor | None] = [held(s, "momentum_buffer") for s in state]
         else:
-            self.m: list[Tensor | None] = [s.get("exp_avg") for s in state]
-            self.v: list[Tensor | None] = [s.get("exp_avg_sq") for s in state]
+            self.m: list[Tensor | None] = [held(s, "exp_avg") for s in state]
+            self.v: list[Tensor | None] = [held(s, "exp_avg_sq") for s in state]
             self.t: list[float] = [float(s["step"]) if "step" in s else 0.0 for s in state]
 
     def __call__(self, theta: list[Tensor], grads: Sequence[Tensor | None]) -> list[Tensor]:
@@ -600,7 +612,7 @@ class DifferentiableStep:
                 momentum = float(group.get("momentum", 0.0))
                 if momentum:
                     buf = self.buffers[i]
-                    buf = g if buf is None else momentum * buf.detach() + (1.0 - float(group.get("dampening", 0.0))) * g
+                    buf = g if buf is None else momentum * buf + (1.0 - float(group.get("dampening", 0.0))) * g
                     self.buffers[i] = buf
                     g = g + momentum * buf if group.get("nesterov", False) else buf
                 out.append(p - lr * g)
@@ -612,8 +624,8 @@ class DifferentiableStep:
             elif wd:
                 g = g + wd * p
             m, v = self.m[i], self.v[i]
-            m = (1.0 - beta1) * g if m is None else beta1 * m.detach() + (1.0 - beta1) * g
-            v = (1.0 - beta2) * g * g if v is None else beta2 * v.detach() + (1.0 - beta2) * g * g
+            m = (1.0 - beta1) * g if m is None else beta1 * m + (1.0 - beta1) * g
+            v = (1.0 - beta2) * g * g if v is None else beta2 * v + (1.0 - beta2) * g * g
             self.t[i] += 1.0
             t = self.t[i]
             bias1, bias2 = 1.0 - beta1 ** t, 1.0 - beta2 ** t
