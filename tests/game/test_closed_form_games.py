@@ -148,6 +148,17 @@ def test_bilinear_nagarajan_kolter_term(eta, one_thread):
     got = play_bilinear({"name": "alternating", "nagarajan_kolter": eta}, steps=100)
     torch.testing.assert_close(got, iterate(alt, Z0, 100), rtol=0, atol=1e-12)
     assert spectral_radius(alt) < 1.0 and got[-1].norm() < 0.5 * got[0].norm()
+    # extragradient and optimistic take the term at every gradient: the field is B z, B = [[2 eta, 1], [-1, 0]]
+    b = torch.tensor([[2 * eta, 1.0], [-1.0, 0.0]], dtype=torch.float64)
+    got = play_bilinear({"name": "extragradient", "nagarajan_kolter": eta}, steps=100)
+    torch.testing.assert_close(got, iterate(I2 - H * b + H * H * b @ b, Z0, 100), rtol=0, atol=1e-12)
+    got = play_bilinear({"name": "optimistic", "nagarajan_kolter": eta}, steps=100)
+    expected, prev = [Z0, (I2 - H * b) @ Z0], Z0
+    for _ in range(99):
+        nxt = expected[-1] - 2 * H * b @ expected[-1] + H * b @ prev
+        prev = expected[-1]
+        expected.append(nxt)
+    torch.testing.assert_close(got, torch.stack(expected), rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("k", [1, 2, 5])
@@ -202,38 +213,39 @@ def dirac_reference(update: str, steps: int, theta: float, psi: float, h: float 
     return torch.tensor(rows, dtype=torch.float64)
 
 
-def test_dirac_gan_jacobian_at_the_equilibrium_has_eigenvalues_plus_minus_i_over_2():
+@pytest.mark.parametrize("gamma", [0.0, 0.6])
+def test_dirac_gan_jacobian_at_the_equilibrium_has_eigenvalues_plus_minus_i_over_2(gamma):
     """The simultaneous-gradient field of the game the trainer plays, differentiated at (0, 0) by autograd
-    through the real players and cost, against the closed form [[0, 1/2], [-1/2, -gamma]]."""
+    through the real players, cost and R1, against the closed form [[0, 1/2], [-1/2, -gamma]], whose
+    eigenvalues are -gamma/2 +- sqrt(gamma^2/4 - 1/4) (+-i/2 without R1)."""
     from ganforge.components import build_experiment
 
-    for gamma in (0.0, 0.6):
-        exp = build_experiment(config_from_dict(dirac_config("simultaneous", theta=0.0, psi=0.0, gamma=gamma)))
-        G, D = exp.players["generator"], exp.players["discriminator"]
-        cost, real = exp.cost, torch.zeros(4, 1, requires_grad=True)
+    exp = build_experiment(config_from_dict(dirac_config("simultaneous", theta=0.0, psi=0.0, gamma=gamma or None)))
+    G, D = exp.players["generator"], exp.players["discriminator"]
+    cost, real = exp.cost, torch.zeros(4, 1, requires_grad=True)
 
-        def field(params):
-            theta, psi = params[0:1], params[1:2]
-            with torch.nn.utils.stateless._reparametrize_module(G, {"theta": theta}), \
-                    torch.nn.utils.stateless._reparametrize_module(D, {"psi": psi}):
-                fake = G(torch.zeros(4, 1))
-                d_real, d_fake = D(real), D(fake)
-                j_d = cost.discriminator_cost(d_real, d_fake)
-                if gamma:
-                    j_d = j_d + exp.regularizers[0].penalty(D, real, fake, d_real, d_fake, None, None)
-                j_g = cost.generator_cost(D(fake))
-                (g_theta,) = torch.autograd.grad(j_g, theta, create_graph=True)
-                (g_psi,) = torch.autograd.grad(j_d, psi, create_graph=True)
-            return -torch.cat([g_theta, g_psi])
+    def field(params):
+        theta, psi = params[0:1], params[1:2]
+        with torch.nn.utils.stateless._reparametrize_module(G, {"theta": theta}), \
+                torch.nn.utils.stateless._reparametrize_module(D, {"psi": psi}):
+            fake = G(torch.zeros(4, 1))
+            d_real, d_fake = D(real), D(fake)
+            j_d = cost.discriminator_cost(d_real, d_fake)
+            if gamma:
+                j_d = j_d + exp.regularizers[0].penalty(D, real, fake, d_real, d_fake, None, None)
+            j_g = cost.generator_cost(D(fake))
+            (g_theta,) = torch.autograd.grad(j_g, theta, create_graph=True)
+            (g_psi,) = torch.autograd.grad(j_d, psi, create_graph=True)
+        return -torch.cat([g_theta, g_psi])
 
-        jac = torch.autograd.functional.jacobian(field, torch.zeros(2))
-        torch.testing.assert_close(jac, torch.tensor([[0.0, 0.5], [-0.5, -gamma]]), rtol=0, atol=1e-7)
-        eig = torch.linalg.eigvals(jac.double())
-        disc = complex(gamma**2 / 4 - 0.25) ** 0.5
-        expected = sorted([-gamma / 2 + disc, -gamma / 2 - disc], key=lambda c: c.imag)
-        got = sorted([complex(e) for e in eig], key=lambda c: c.imag)
-        for a, b in zip(got, expected, strict=True):
-            assert abs(a - b) < 1e-7
+    jac = torch.autograd.functional.jacobian(field, torch.zeros(2))
+    torch.testing.assert_close(jac, torch.tensor([[0.0, 0.5], [-0.5, -gamma]]), rtol=0, atol=1e-7)
+    eig = torch.linalg.eigvals(jac.double())
+    disc = complex(gamma**2 / 4 - 0.25) ** 0.5
+    expected = sorted([-gamma / 2 + disc, -gamma / 2 - disc], key=lambda c: c.imag)
+    got = sorted([complex(e) for e in eig], key=lambda c: c.imag)
+    for a, b in zip(got, expected, strict=True):
+        assert abs(a - b) < 1e-7
 
 
 def test_dirac_gan_simultaneous_steps_spiral_out_at_the_closed_form_rate(one_thread):

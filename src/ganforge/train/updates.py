@@ -141,7 +141,7 @@ class Alternating(UpdateRule):
     (the game's joint costs, which draw that batch: the GAN's generator then does not reuse the last
     D step's fakes)."""
 
-    def __init__(self, nagarajan_kolter: NonNegFloat = 0.0):
+    def __init__(self, nagarajan_kolter: NonNegFloat = 0.0):  # eta: the Nagarajan-Kolter term's weight
         self.nagarajan_kolter = float(nagarajan_kolter)
         self.distributed = self.nagarajan_kolter == 0.0
         self.second_order = self.nagarajan_kolter > 0.0
@@ -212,7 +212,7 @@ class Simultaneous(UpdateRule):
 
     distributed = False
 
-    def __init__(self, nagarajan_kolter: NonNegFloat = 0.0):
+    def __init__(self, nagarajan_kolter: NonNegFloat = 0.0):  # eta: the Nagarajan-Kolter term's weight
         self.nagarajan_kolter = float(nagarajan_kolter)
         self.second_order = self.nagarajan_kolter > 0.0
 
@@ -409,7 +409,7 @@ class Extragradient(UpdateRule):
 
     distributed = False
 
-    def __init__(self, nagarajan_kolter: NonNegFloat = 0.0):
+    def __init__(self, nagarajan_kolter: NonNegFloat = 0.0):  # eta: the Nagarajan-Kolter term's weight
         self.nagarajan_kolter = float(nagarajan_kolter)
         self.second_order = self.nagarajan_kolter > 0.0
 
@@ -458,7 +458,7 @@ class Optimistic(UpdateRule):
 
     distributed = False
 
-    def __init__(self, nagarajan_kolter: NonNegFloat = 0.0):
+    def __init__(self, nagarajan_kolter: NonNegFloat = 0.0):  # eta: the Nagarajan-Kolter term's weight
         self.nagarajan_kolter = float(nagarajan_kolter)
         self.second_order = self.nagarajan_kolter > 0.0
         self._previous: dict[str, list[Tensor | None]] = {}
@@ -509,7 +509,7 @@ class Consensus(UpdateRule):
     distributed = False
     second_order = True
 
-    def __init__(self, weight: NonNegFloat = 10.0):
+    def __init__(self, weight: NonNegFloat = 10.0):  # gamma of gamma/2 |v|^2 (Mescheder et al. 2017 use 10)
         self.weight = float(weight)
 
     def check(self, game: Game, players: dict[str, nn.Module], cfg: Config) -> None:
@@ -658,7 +658,7 @@ class Unrolled(UpdateRule):
     distributed = False
     second_order = True
 
-    def __init__(self, steps: Annotated[int, Field(gt=0)] = 5):
+    def __init__(self, steps: Annotated[int, Field(gt=0)] = 5):  # k, the adversary steps unrolled (Metz et al.: 5 to 10)
         self.steps = int(steps)
 
     def check(self, game: Game, players: dict[str, nn.Module], cfg: Config) -> None:
@@ -666,7 +666,7 @@ class Unrolled(UpdateRule):
             raise ConfigError("train.update", f"unrolled looks through the steps of a player's adversary, and the "
                                               f"{cfg.game.name} game has no player with one; use alternating, "
                                               "simultaneous, extragradient, optimistic or consensus")
-        for player, adversary in game.adversaries.items():
+        for adversary in game.adversaries.values():
             module = players[adversary]
             coupled = bool(getattr(module, "batch_coupled", False)) or any(
                 isinstance(m, _BatchNorm) for m in module.modules())
