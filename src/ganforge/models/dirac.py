@@ -57,7 +57,8 @@ class DiracGenerator(nn.Module):
         if self.n_classes:
             check_labels(y, self.n_classes, z.shape[0], "generator")
             return self.theta[y]
-        return self.theta.unsqueeze(0).expand(z.shape[0], *self.out_shape)
+        # a copy, not an expanded view: a view of theta would require grad even under torch.no_grad
+        return self.theta.unsqueeze(0).repeat(z.shape[0], *([1] * len(self.out_shape)))
 
 
 @DISCRIMINATORS.register("linear")
