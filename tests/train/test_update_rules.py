@@ -111,6 +111,23 @@ def test_unrolled_adam_steps_start_from_the_optimizers_moments(one_thread):
     assert int(state.optimizers["discriminator"].state[state.players["discriminator"].psi]["step"]) == 1
 
 
+@pytest.mark.parametrize("same_batch", [True, False])
+def test_unrolled_steps_on_one_batch_or_on_fresh_batches(same_batch, one_thread):
+    """With same_batch (Metz et al.'s code), D sees one batch (the same real examples and latents) in
+    all k unrolled steps and in G's final cost; without, a fresh batch in each."""
+    raw = tiny_ring(steps=1, update={"name": "unrolled", "steps": 3, "same_batch": same_batch})
+    trainer = Trainer(config_from_dict(raw))
+    state = trainer.setup()
+    seen = []
+    state.players["discriminator"].register_forward_pre_hook(lambda m, args: seen.append(args[0].detach().clone()))
+    trainer.fit()
+    assert len(seen) == 1 + 3 + 1  # D's own step, 3 unrolled steps, G's cost at the unrolled D
+    unrolled = seen[1:]
+    same = [torch.equal(unrolled[0], x) for x in unrolled[1:]]
+    assert all(same) if same_batch else not any(same)
+    assert not torch.equal(seen[0], unrolled[0])  # D's own step drew its own batch
+
+
 @pytest.mark.parametrize("make,kind", [
     (lambda p: torch.optim.SGD(p, lr=0.1), "sgd"),
     (lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=0.01), "sgd"),

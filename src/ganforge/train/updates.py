@@ -32,6 +32,7 @@ gradient) return it from ``state_dict`` so that a checkpoint resumes them exactl
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -642,7 +643,9 @@ class Unrolled(UpdateRule):
     adversary is the discriminator) steps on its cost at theta_a^k, the adversary's parameters after
     k = ``steps`` differentiable steps of the adversary on its own cost from where it is now:
     theta_a^{j+1} = theta_a^j - step(d L_a(theta, theta_a^j) / d theta_a^j), each on a batch the game
-    draws, with the graph kept (create_graph), so that the gradient flows through the unrolled steps
+    draws (with ``same_batch``, the default, as Metz et al.'s code does: all k steps and the final
+    cost on one batch, the same real examples and the same latent draws), with the graph kept
+    (create_graph), so that the gradient flows through the unrolled steps
     back to the player (the term of Metz et al.'s equation 12 that makes the player anticipate its
     adversary's response). The adversary's step is its own optimizer's, made differentiable
     (``DifferentiableStep``): SGD from its momentum buffer, or Adam / AdamW from the moments and step
@@ -658,8 +661,10 @@ class Unrolled(UpdateRule):
     distributed = False
     second_order = True
 
-    def __init__(self, steps: Annotated[int, Field(gt=0)] = 5):  # k, the adversary steps unrolled (Metz et al.: 5 to 10)
+    def __init__(self, steps: Annotated[int, Field(gt=0)] = 5,  # k, the adversary steps unrolled (Metz et al.: 5 to 10)
+                 same_batch: bool = True):  # every unrolled step and the final cost on one batch (Metz et al.)
         self.steps = int(steps)
+        self.same_batch = bool(same_batch)
 
     def check(self, game: Game, players: dict[str, nn.Module], cfg: Config) -> None:
         if not game.adversaries:
@@ -710,15 +715,23 @@ class Unrolled(UpdateRule):
         theta = [p.detach().requires_grad_(True) for _, p in named]
         buffers = [b.detach().clone() for b in module.buffers()]
         before = play.sums.clone()
+        replay, rng_state = play, None
+        if self.same_batch:  # one real batch, and the same latents (the same draws) in every call
+            replay = dataclasses.replace(play, loader=_OneBatch(play.real()))
+            rng_state = play.rng.get_state()
         try:
             for _ in range(self.steps):
+                if rng_state is not None:
+                    play.rng.set_state(rng_state)
                 with substituted(module, dict(zip(names, theta, strict=True))):
-                    loss = game.costs(play, (player, adversary))[adversary]
+                    loss = game.costs(replay, (player, adversary))[adversary]
                 g = torch.autograd.grad(loss, theta, create_graph=True, allow_unused=True)
                 theta = step(theta, g)
             play.sums.copy_(before)
+            if rng_state is not None:
+                play.rng.set_state(rng_state)
             with substituted(module, dict(zip(names, theta, strict=True))):
-                loss = game.costs(play, (player, adversary))[player]
+                loss = game.costs(replay, (player, adversary))[player]
             keep_scalars_of(game, play, (player,), before)
             return torch.autograd.grad(loss, params, allow_unused=True)
         finally:
@@ -727,4 +740,14 @@ class Unrolled(UpdateRule):
                     b.copy_(saved)
 
     def __repr__(self) -> str:
-        return f"Unrolled(steps={self.steps})"
+        return f"Unrolled(steps={self.steps}, same_batch={self.same_batch})"
+
+
+class _OneBatch:
+    """A loader that gives one batch, again and again (the unrolled steps' replay)."""
+
+    def __init__(self, batch: tuple[Tensor, Tensor | None]):
+        self.batch = batch
+
+    def next(self) -> tuple[Tensor, Tensor | None]:
+        return self.batch
