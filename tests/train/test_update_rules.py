@@ -402,3 +402,17 @@ def test_rule_parameters_are_validated(params, where):
     with pytest.raises(ConfigError) as err:
         config_from_dict(tiny_ring(update=params))
     assert err.value.path == where
+
+
+def test_rules_that_take_autograd_grad_refuse_distributed_runs_and_say_when_they_differentiate_twice():
+    from ganforge.train.updates import UPDATE_RULES
+
+    expected = {  # (params) -> (distributed, second_order)
+        ("alternating", ()): (True, False), ("alternating", (("nagarajan_kolter", 0.5),)): (False, True),
+        ("simultaneous", ()): (False, False), ("simultaneous", (("nagarajan_kolter", 0.5),)): (False, True),
+        ("unrolled", ()): (False, True), ("extragradient", ()): (False, False), ("optimistic", ()): (False, False),
+        ("extragradient", (("nagarajan_kolter", 0.5),)): (False, True), ("consensus", ()): (False, True),
+    }
+    for (name, params), (distributed, second_order) in expected.items():
+        rule = UPDATE_RULES.build(name, dict(params), where="train.update")
+        assert (rule.distributed, rule.second_order) == (distributed, second_order), name
