@@ -57,7 +57,10 @@ def check_players(cfg: Config, game: type[Game]) -> None:
     allowed = ", ".join(game.players)
     for section in ("model", "optim"):
         named = getattr(cfg, section).players_set()
+        fields = type(getattr(cfg, section)).model_fields
         for player in sorted(named - set(game.players)):
+            if player in fields and getattr(getattr(cfg, section), player) == fields[player].default:
+                continue  # the GAN's default section, as a run's recorded config (``to_dict``) spells it
             raise ConfigError(f"{section}.{player}", f"the {cfg.game.name} game has no player {player!r}; "
                                                      f"its players are {allowed}")
     for player in game.players:
@@ -159,11 +162,12 @@ class Experiment:
 
     @property
     def generator(self) -> nn.Module:
-        return self.players["generator"]
+        """The game's sampling player (``Game.sampler``): the GAN's generator."""
+        return self.players[self.game.sampler or "generator"]
 
     @generator.setter
     def generator(self, module: nn.Module) -> None:
-        self.players["generator"] = module
+        self.players[self.game.sampler or "generator"] = module
 
     @property
     def discriminator(self) -> nn.Module | None:

@@ -284,15 +284,16 @@ def load_run(run_dir: str | Path, ema: bool = True, device: str | torch.device =
     if dataset is None:
         dataset = open_dataset(run.path, cfg, real_data=real_data)
     exp = build_experiment(cfg, dataset)
-    weights = state["ema_generator"] if ema and state.get("ema_generator") is not None else state["generator"]
+    sampler = exp.game.sampler or "generator"  # the player that makes samples (the GAN's generator)
     try:
-        exp.generator.load_state_dict(weights)
-        exp.discriminator.load_state_dict(state["discriminator"])
+        weights = state["ema_generator"] if ema and state.get("ema_generator") is not None else state[sampler]
+        for name, module in exp.players.items():  # every player of the game (the GAN: G and D)
+            module.load_state_dict(weights if name == sampler else state[name])
     except (RuntimeError, KeyError) as exc:
         raise CheckpointError(f"{path} does not fit the players of {run_dir}/config.yaml "
                               f"({str(exc).splitlines()[0][:160]})") from None
-    exp.generator.to(device).eval()
-    exp.discriminator.to(device).eval()
+    for module in exp.players.values():
+        module.to(device).eval()
     if ema and state.get("ema_generator") is not None and state.get("ema_statistics") != "standing":
         # a checkpoint written before issue 11: its EMA copy holds the raw G's batch-norm statistics;
         # measure the EMA weights' own, as the trainer now does before every checkpoint

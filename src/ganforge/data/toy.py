@@ -9,6 +9,7 @@ Every class here is a *distribution* (``sample(n, generator)``), registered in `
 ``grid``                  ``n x n`` isotropic Gaussians on a square grid centred at 0 (2-D)
 ``gaussian_mixture``      any d-dimensional mixture of isotropic Gaussians
 ``swiss_roll``            a noisy 2-D spiral (no modes)
+``dirac``                 a point mass at ``at`` on the line (the Dirac-GAN's data; no modes)
 ========================  ==================================================================
 
 Mixtures of Gaussians expose ``modes (K, d)``, ``mode_stds (K,)`` and ``weights (K,)`` (float32,
@@ -328,6 +329,34 @@ class SwissRoll(Dataset):
         return self.sample(n, generator)
 
 
+@DATASETS.register("dirac")
+class Dirac(Dataset):
+    """The point mass p_data = delta_at on the line, shape (1,): the data of the Dirac-GAN
+    (Mescheder et al. 2018; models/dirac.py), whose equilibrium is G = delta_at. Every draw is ``at``;
+    the generator passed to ``sample`` is not advanced. Not a mixture: ``modes`` etc. are None."""
+
+    modes: Tensor | None = None
+    mode_stds: Tensor | None = None
+    weights: Tensor | None = None
+
+    def __init__(self, at: float = 0.0):
+        if not math.isfinite(at):
+            raise ValueError(f"dirac: at must be finite, got {at}")
+        self.at = float(at)
+        self.shape = (1,)
+
+    def params(self) -> dict[str, Any]:
+        return {"at": self.at}
+
+    def sample(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor | None]:
+        """``n`` copies of ``at``: ``(n, 1)``."""
+        return torch.full((max(n, 0), 1), self.at), None
+
+    def true_samples(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor | None]:
+        """Same as ``sample``: exact draws from the data distribution."""
+        return self.sample(n, generator)
+
+
 __all__ = [
     "GaussianMixture",
     "Mixture1D",
@@ -337,4 +366,5 @@ __all__ = [
     "Grid",
     "GaussianMixtureDataset",
     "SwissRoll",
+    "Dirac",
 ]

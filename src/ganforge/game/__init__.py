@@ -6,3 +6,5 @@ from ganforge.game.priors import PRIORS, Prior
 from ganforge.game.regularizers import REGULARIZERS, Regularizer
 
 __all__ = ["AUXILIARY", "AuxiliaryCost", "COSTS", "PRIORS", "REGULARIZERS", "Cost", "Prior", "Regularizer"]
+
+from ganforge.game import closed_form  # noqa: E402,F401  (registers the bilinear game)

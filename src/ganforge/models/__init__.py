@@ -24,6 +24,6 @@ from ganforge.registry import Registry
 GENERATORS: Registry[nn.Module] = Registry("generator")
 DISCRIMINATORS: Registry[nn.Module] = Registry("discriminator")
 
-from ganforge.models import dcgan, mlp, resnet  # noqa: E402,F401  (registers the MLP and image players)
+from ganforge.models import dcgan, dirac, mlp, resnet  # noqa: E402,F401  (registers the players)
 
 __all__ = ["DISCRIMINATORS", "GENERATORS"]

@@ -138,8 +138,8 @@ class TensorBoardLogger(Callback):
     @torch.no_grad()
     def _log_histograms(self, trainer, fake_samples: np.ndarray, step: int) -> None:
         exp = trainer.experiment
-        if exp.dataset.n_classes:  # a conditional D needs the samples' labels, which snapshots lack
-            return
+        if exp.dataset.n_classes or exp.discriminator is None:  # a conditional D needs the samples' labels,
+            return  # which snapshots lack; a game without a discriminator has no D histograms
         real, _ = self._real_batch(trainer)
         pack = int(getattr(exp.discriminator, "pack", 1))
         n_real, n_fake = real.shape[0] - real.shape[0] % pack, min(self.n, fake_samples.shape[0])
