@@ -85,10 +85,11 @@ def main() -> None:
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--seeds", default="0-2")
     ap.add_argument("--jobs", type=int, default=1, help="runs in parallel (threads per run = 2 // jobs)")
+    ap.add_argument("--threads", type=int, default=0, help="threads per run (default 2 // jobs)")
     ap.add_argument("--out", default="bench/out/table")
     args = ap.parse_args()
     seeds = parse_seeds(args.seeds)
-    threads = max(1, 2 // args.jobs)
+    threads = args.threads or max(1, 2 // args.jobs)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tasks = [(r, v, s) for r in args.recipes for v in args.variants for s in seeds]
