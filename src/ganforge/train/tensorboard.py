@@ -140,6 +140,8 @@ class TensorBoardLogger(Callback):
         exp = trainer.experiment
         if exp.dataset.n_classes:  # a conditional D needs the samples' labels, which snapshots lack
             return
+        if exp.discriminator is None:  # a game without a discriminator (gmmn)
+            return
         real, _ = self._real_batch(trainer)
         pack = int(getattr(exp.discriminator, "pack", 1))
         n_real, n_fake = real.shape[0] - real.shape[0] % pack, min(self.n, fake_samples.shape[0])
@@ -154,6 +156,8 @@ class TensorBoardLogger(Callback):
             d_real, d_fake = D(real[:n_real]).float(), D(fake).float()
         finally:
             D.train(was_training)
+        if d_real.dim() != 1:  # a critic's feature vectors (mmd_gan), not a logit per example
+            return
         if exp.cost.probabilistic:
             d_real, d_fake = torch.sigmoid(d_real), torch.sigmoid(d_fake)
         for tag, v in (("discriminator/D(x)", d_real), ("discriminator/D(G(z))", d_fake)):
