@@ -57,8 +57,12 @@ def check_players(cfg: Config, game: type[Game]) -> None:
     the game does not have would be silently ignored)."""
     allowed = ", ".join(game.players)
     for section in ("model", "optim"):
-        named = getattr(cfg, section).players_set()
+        sections = getattr(cfg, section)
+        named = sections.players_set()
         for player in sorted(named - set(game.players)):
+            declared = type(sections).model_fields.get(player)
+            if declared is not None and sections.player(player) == declared.default:
+                continue  # at its default, as a run's recorded config writes every declared section
             raise ConfigError(f"{section}.{player}", f"the {cfg.game.name} game has no player {player!r}; "
                                                      f"its players are {allowed}")
     for player in game.players:

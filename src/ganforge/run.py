@@ -253,8 +253,8 @@ class LoadedRun:
         return self.experiment.generator
 
     @property
-    def discriminator(self) -> nn.Module:
-        return self.experiment.discriminator
+    def discriminator(self) -> nn.Module | None:
+        return self.experiment.discriminator  # None in a game without one (gmmn)
 
 
 def load_run(run_dir: str | Path, ema: bool = True, device: str | torch.device = "cpu",
@@ -282,12 +282,14 @@ def load_run(run_dir: str | Path, ema: bool = True, device: str | torch.device =
     weights = state["ema_generator"] if ema and state.get("ema_generator") is not None else state["generator"]
     try:
         exp.generator.load_state_dict(weights)
-        exp.discriminator.load_state_dict(state["discriminator"])
+        for name, player in exp.players.items():  # every other player of the game (none in gmmn)
+            if name != "generator":
+                player.load_state_dict(state[name])
     except (RuntimeError, KeyError) as exc:
         raise CheckpointError(f"{path} does not fit the players of {run_dir}/config.yaml "
                               f"({str(exc).splitlines()[0][:160]})") from None
-    exp.generator.to(device).eval()
-    exp.discriminator.to(device).eval()
+    for player in exp.players.values():
+        player.to(device).eval()
     if ema and state.get("ema_generator") is not None and state.get("ema_statistics") != "standing":
         # a checkpoint written before issue 11: its EMA copy holds the raw G's batch-norm statistics;
         # measure the EMA weights' own, as the trainer now does before every checkpoint

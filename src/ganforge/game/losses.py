@@ -183,6 +183,7 @@ class RelativisticPairing(Cost):
     with which it converges locally (their Theorem; R1 alone can diverge)."""
 
     generator_needs_real = True
+    paired = True  # real and fake batches of one size, pair i = (x_i, G(z_i))
 
     @staticmethod
     def _paired(d_real: Tensor, d_fake: Tensor) -> None:
