@@ -180,3 +180,27 @@ def test_configs_that_do_not_fit_the_moment_matching_games_are_refused(raw, wher
     with pytest.raises(ConfigError, match=words) as info:
         ganforge.config_from_dict(raw)
     assert info.value.path == where
+
+
+# -- the critic's feature output (model.discriminator.out_features) --------------------------------
+
+def test_discriminators_with_out_features_give_feature_vectors_and_default_to_a_logit():
+    from ganforge.models import DISCRIMINATORS
+
+    torch.manual_seed(0)
+    x = torch.randn(6, 1, 28, 28)
+    for name, params in (("dcgan", {"ndf": 8}), ("mlp", {"widths": [16]})):
+        logit = DISCRIMINATORS.build(name, params, where="model.discriminator", in_shape=(1, 28, 28), n_classes=0)
+        feats = DISCRIMINATORS.build(name, {**params, "out_features": 5}, where="model.discriminator",
+                                     in_shape=(1, 28, 28), n_classes=0)
+        assert logit(x).shape == (6,) and feats(x).shape == (6, 5)
+        # the body is the same: only the last linear map's width differs
+        assert sum(p.numel() for p in feats.parameters()) - sum(p.numel() for p in logit.parameters()) == 4 * (
+            logit.heads.linear.in_features + 1 if name == "dcgan" else logit.head.in_features + 1)
+        with pytest.raises(ConfigError, match="unconditional"):
+            DISCRIMINATORS.build(name, {**params, "out_features": 5}, where="model.discriminator",
+                                 in_shape=(1, 28, 28), n_classes=10)
+    packed = DISCRIMINATORS.build("mlp", {"widths": [16], "pack": 2, "out_features": 3}, where="model.discriminator",
+                                  in_shape=(1, 28, 28), n_classes=0)
+    out = packed(x)
+    assert out.shape == (6, 3) and torch.equal(out[0], out[3])  # example i gets pack i mod (N / pack)'s features

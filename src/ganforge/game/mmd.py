@@ -110,9 +110,9 @@ class MMD(Cost):
     on_features = True
     generator_needs_real = True
 
-    def __init__(self, kernel: Literal["gaussian", "rational_quadratic"] = "gaussian",
-                 bandwidths: PositiveList = list(GMMN_BANDWIDTHS),  # noqa: B006  (validated copy from config)
-                 alphas: PositiveList = list(RQ_ALPHAS)):  # noqa: B006
+    def __init__(self, kernel: Literal["gaussian", "rational_quadratic"] = "gaussian",  # the kernel's family
+                 bandwidths: PositiveList = list(GMMN_BANDWIDTHS),  # noqa: B006  gaussian: the sigmas summed over
+                 alphas: PositiveList = list(RQ_ALPHAS)):  # noqa: B006  rational_quadratic: the alphas summed over
         lists = {"gaussian": ("bandwidths", bandwidths), "rational_quadratic": ("alphas", alphas)}
         name, values = lists[kernel]
         if not values:

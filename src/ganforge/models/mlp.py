@@ -10,7 +10,15 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from ganforge.models import DISCRIMINATORS, GENERATORS
-from ganforge.models.layers import Activation, LabelEmbedding, MinibatchStd, Width, activation, check_labels
+from ganforge.models.layers import (
+    Activation,
+    LabelEmbedding,
+    MinibatchStd,
+    NonNegInt,
+    Width,
+    activation,
+    check_labels,
+)
 from ganforge.models.layers import maybe_spectral_norm as sn
 
 
@@ -78,7 +86,7 @@ class MLPDiscriminator(nn.Module):
                  activation: Activation = "leaky_relu", spectral_norm: bool = False,
                  minibatch_std: bool = False, pack: Annotated[int, Field(gt=0)] = 1,
                  dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0,
-                 out_features: Annotated[int, Field(ge=0)] = 0):
+                 out_features: NonNegInt = 0):  # > 0: a feature vector per example (mmd_gan)
         super().__init__()
         if out_features and n_classes:
             raise ValueError("out_features (a feature output) is for an unconditional critic; the conditional "
