@@ -254,3 +254,22 @@ def test_a_registered_three_player_game_trains_and_resumes_bit_identical(tmp_pat
     for name, module in initial.items():
         for k, v in module.state_dict().items():
             assert not torch.equal(v, full[f"{name}.{k}"]), f"{name}.{k} never moved"
+
+
+# -- the gmmn-mnist recipe -------------------------------------------------------------------------
+
+def test_gmmn_mnist_recipe_loads_asks_for_data_and_builds_one_player():
+    from ganforge.components import build_experiment, load_config
+    from ganforge.data.images import ImageDataset, ImageOptions
+    from ganforge.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"data\.path: required by dataset 'mnist'"):
+        load_config("gmmn-mnist")
+    cfg = load_config("gmmn-mnist", ["data.path=/nowhere/mnist"])
+    assert cfg.name == "gmmn-mnist" and cfg.game.name == "gmmn" and cfg.game.cost.name == "mmd"
+    stub = ImageDataset(torch.zeros(4, 1, 28, 28), torch.arange(4), 10, ImageOptions(), "stub")
+    exp = build_experiment(cfg, dataset=stub)
+    assert set(exp.players) == {"generator"} and exp.discriminator is None
+    with torch.no_grad():
+        x = exp.generator.eval()(exp.prior.sample(2, torch.Generator().manual_seed(0)))
+    assert x.shape == (2, 1, 28, 28) and x.abs().max() <= 1.0

@@ -145,6 +145,9 @@ def _check_feature_cost(cfg: Any, game: str) -> None:
     if not getattr(cost, "on_features", False):
         raise ConfigError("game.cost", f"the {game} game compares feature vectors, not logits: it needs a cost on "
                                        f"features such as game.cost: {{name: mmd}}, got {cfg.game.cost.name!r}")
+    if cfg.data.params.get("class_conditional"):
+        raise ConfigError("data.class_conditional", f"the {game} game matches the distribution of all examples, "
+                                                    "not one per class: set data.class_conditional: false")
     if cfg.game.auxiliary:
         raise ConfigError("game.auxiliary", f"the {game} game has no auxiliary terms (AC-GAN / InfoGAN need the gan game)")
 
