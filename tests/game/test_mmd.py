@@ -130,13 +130,13 @@ def test_mmd_cost_flattens_examples_and_plays_zero_sum():
     want = mmd2_loop(real.reshape(6, -1), fake.reshape(5, -1), k_rq)
     jg = cost.generator_cost(torch.tensor(fake), torch.tensor(real))
     jd = cost.discriminator_cost(torch.tensor(real), torch.tensor(fake))
-    assert jg.item() == pytest.approx(want, abs=1e-6)  # computed in float32
-    assert jd.item() == pytest.approx(-jg.item(), abs=1e-7)
+    assert jg.item() == pytest.approx(want, abs=1e-12)  # float64 stays float64
+    assert jd.item() == pytest.approx(-jg.item(), abs=1e-15)
     with pytest.raises(ValueError, match="real ones"):
         cost.generator_cost(torch.tensor(fake))
     gaussian = COSTS.build("mmd", {"bandwidths": BANDWIDTHS}, where="game.cost")
     assert gaussian.generator_cost(torch.tensor(fake), torch.tensor(real)).item() == pytest.approx(
-        mmd2_loop(real.reshape(6, -1), fake.reshape(5, -1), k_gauss), abs=1e-6)
+        mmd2_loop(real.reshape(6, -1), fake.reshape(5, -1), k_gauss), abs=1e-12)
 
 
 def test_mmd_cost_refuses_bad_parameters():

@@ -101,6 +101,11 @@ def witness(x: Tensor, real: Tensor, fake: Tensor, kernel: Kernel) -> Tensor:
     return kernel(x, real).mean(dim=1) - kernel(x, fake).mean(dim=1)
 
 
+def _flat(x: Tensor) -> Tensor:
+    """(N, ...) -> (N, F), in float32 at least."""
+    return x.reshape(x.shape[0], -1).to(torch.promote_types(x.dtype, torch.float32))
+
+
 @COSTS.register("mmd")
 class MMD(Cost):
     """MMD^2_u between real and generated vectors (N, F) (not logits: see the module's docstring).
@@ -125,7 +130,8 @@ class MMD(Cost):
         return rational_quadratic_kernel(x, y, self.alphas)
 
     def mmd2(self, real: Tensor, fake: Tensor) -> Tensor:
-        return mmd2_unbiased(real.flatten(1).float(), fake.flatten(1).float(), self.kernel)
+        """MMD^2_u of the flattened examples, in float32 at least (bf16 features are promoted)."""
+        return mmd2_unbiased(_flat(real), _flat(fake), self.kernel)
 
     def discriminator_cost(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
         return -self.mmd2(d_real, d_fake)
@@ -152,8 +158,6 @@ def _check_feature_cost(cfg: Any, game: str) -> None:
         raise ConfigError("game.auxiliary", f"the {game} game has no auxiliary terms (AC-GAN / InfoGAN need the gan game)")
 
 
-def _flat(x: Tensor) -> Tensor:
-    return x.reshape(x.shape[0], -1).float()
 
 
 @GAMES.register("gmmn")
