@@ -174,7 +174,7 @@ def test_mmd_gan_penalty_is_the_witness_gradient_penalty(one_thread):
     trainer = Trainer(cfg)
     s = trainer.setup()
     with torch.no_grad():
-        for name, p in s.discriminator.named_parameters():
+        for p in s.discriminator.parameters():
             p.zero_()
     sums = torch.zeros(len(trainer.experiment.game.scalars))
     trainer.play.sums = sums

@@ -158,8 +158,6 @@ def _check_feature_cost(cfg: Any, game: str) -> None:
         raise ConfigError("game.auxiliary", f"the {game} game has no auxiliary terms (AC-GAN / InfoGAN need the gan game)")
 
 
-
-
 @GAMES.register("gmmn")
 class GmmnGame(Game):
     """GMMN (Li et al. 2015): one player, the generator, whose cost is MMD^2_u between a batch of
@@ -205,8 +203,8 @@ class _Witness(nn.Module):
         return witness(_flat(self.critic(x, y)), self.real_features, self.fake_features, self.kernel)
 
 
-# scalars of mmd_gan: the critic's cost (-MMD^2_u, plus penalties), the generator's (MMD^2_u) and
-# the penalties; mmd2 is the critic phase's MMD^2_u
+# scalars of mmd_gan: the critic's cost -MMD^2_u (its penalties apart, as in the GAN), the generator's
+# MMD^2_u (on the updated critic's features), the penalties, and the critic phase's MMD^2_u
 MMD_GAN_SCALARS = ("d_cost", "g_cost", "penalty", "mmd2")
 
 
