@@ -40,6 +40,7 @@ def validate(cfg: Config) -> None:
         AUXILIARY.validate(aux.name, aux.params, f"game.auxiliary.{i}")
     game = GAMES.get(cfg.game.name, "game.name")
     check_players(cfg, game)
+    game.check_config(cfg)
     for player in game.players:
         registry, context = _PLAYER_KINDS[game.player_kinds[player]]
         component = cfg.model.player(player)
@@ -90,6 +91,13 @@ def check_game(cfg: Config) -> None:
     """
     game, d = cfg.game, cfg.model.discriminator
     d_params = DISCRIMINATORS.validate(d.name, d.params, "model.discriminator", _D_CONTEXT)
+    if cfg.game.name == "gan":
+        if getattr(COSTS.get(game.cost.name), "on_features", False):
+            raise ConfigError("game.cost", f"the {game.cost.name} cost compares feature vectors, not D's logits: it "
+                                           "plays in the gmmn and mmd_gan games (game.name)")
+        if d_params.get("out_features"):
+            raise ConfigError("model.discriminator.out_features", "the gan game needs one logit per example; a "
+                                                                  "feature output is for the mmd_gan game's critic")
     regs = [(i, r.name, REGULARIZERS.get(r.name)) for i, r in enumerate(game.regularizers)]
     penalties = _regularizer_list(cfg, "input_gradient")
     if penalties:

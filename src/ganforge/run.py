@@ -258,8 +258,8 @@ class LoadedRun:
         return self.experiment.generator
 
     @property
-    def discriminator(self) -> nn.Module:
-        return self.experiment.discriminator
+    def discriminator(self) -> nn.Module | None:
+        return self.experiment.discriminator  # None in a game without one (gmmn)
 
 
 def load_run(run_dir: str | Path, ema: bool = True, device: str | torch.device = "cpu",

@@ -254,7 +254,8 @@ class Diagnoser:
             return Observation(json_safe(record), events)
 
         d_real, d_fake = v.get("d_real", math.nan), v.get("d_fake", math.nan)
-        record.update({"d_real": d_real, "d_fake": d_fake})
+        if "d_real" in v or "d_fake" in v:  # a game without a discriminator (gmmn) logs neither
+            record.update({"d_real": d_real, "d_fake": d_fake})
         if self.probabilistic and math.isfinite(d_real) and math.isfinite(d_fake):
             record["eq_gap"] = equilibrium_gap(d_real, d_fake)
             if "value" in v:

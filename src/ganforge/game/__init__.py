@@ -1,5 +1,7 @@
-"""The GAN game itself: priors p(z), the players' costs, and regularizers of the discriminator."""
+"""The game: priors p(z), the players' costs, regularizers of the discriminator, and the games
+(games.py; the moment-matching games and the mmd cost in mmd.py, registered on import)."""
 
+from ganforge.game import mmd  # noqa: F401  (registers the mmd cost and the gmmn and mmd_gan games)
 from ganforge.game.auxiliary import AUXILIARY, AuxiliaryCost
 from ganforge.game.losses import COSTS, Cost
 from ganforge.game.priors import PRIORS, Prior

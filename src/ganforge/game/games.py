@@ -106,6 +106,11 @@ class Game:
     def __init__(self, parts: GameParts):
         self.parts = parts
 
+    @classmethod
+    def check_config(cls, cfg: Any) -> None:
+        """Refuse a config (``ganforge.config.Config``) whose game section does not fit this game
+        (raise ConfigError naming the path); called by ``components.validate``."""
+
     def short(self, player: str) -> str:
         return self.short_names.get(player, player)
 

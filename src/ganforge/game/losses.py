@@ -166,3 +166,37 @@ class RelativisticAverage(Cost):
             raise ValueError("the relativistic average cost needs D's logits on real examples for G")
         return (F.softplus(-(d_fake - d_real.mean())).mean()
                 + F.softplus(d_real - d_fake.mean()).mean())
+
+
+@COSTS.register("relativistic_pairing")
+class RelativisticPairing(Cost):
+    """RpGAN (Jolicoeur-Martineau 2019; the cost of R3GAN, Huang et al. 2024): D judges each real
+    example against the fake of the same index. With C the logit and (x_i, G(z_i)) paired:
+    J(D) = E_i softplus(-(C(x_i) - C(G(z_i)))) = -E_i log sigmoid(C(x_i) - C(G(z_i))),
+    J(G) = E_i softplus(-(C(G(z_i)) - C(x_i))).
+
+    As in R3GAN's reference code (``softplus(D(G(z)) - D(x))`` for D, ``softplus(D(x) - D(G(z)))``
+    for G). Pairs are formed by position, so ``d_real`` and ``d_fake`` must have the same length
+    and order (the GAN game keeps both: one fused pass over [real; fake], and in the G phase D on
+    the same real batch as the fakes). At C(x_i) = C(G(z_i)) both costs are log 2 and each logit's
+    gradient is ±1/(2N). R3GAN pairs it with R1 + R2 (``game.regularizers: [{name: r1}, {name: r2}]``),
+    with which it converges locally (their Theorem; R1 alone can diverge)."""
+
+    generator_needs_real = True
+    paired = True  # real and fake batches of one size, pair i = (x_i, G(z_i))
+
+    @staticmethod
+    def _paired(d_real: Tensor, d_fake: Tensor) -> None:
+        if d_real.shape != d_fake.shape:
+            raise ValueError(f"the relativistic pairing cost pairs real and fake examples by index: D's logits "
+                             f"must have the same shape, got {tuple(d_real.shape)} and {tuple(d_fake.shape)}")
+
+    def discriminator_cost(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
+        self._paired(d_real, d_fake)
+        return F.softplus(d_fake - d_real).mean()
+
+    def generator_cost(self, d_fake: Tensor, d_real: Tensor | None = None) -> Tensor:
+        if d_real is None:
+            raise ValueError("the relativistic pairing cost needs D's logits on real examples for G")
+        self._paired(d_real, d_fake)
+        return F.softplus(d_real - d_fake).mean()

@@ -124,6 +124,8 @@ class DCGANDiscriminator(nn.Module):
     ``batch_norm`` adds the paper's batch norm after every convolution but the first; it couples the
     examples of a batch (``batch_coupled``), so it is off by default (gradient penalties and mixed
     real/fake passes assume a per-example D). ``spectral_norm`` normalizes every weight instead.
+    ``out_features`` > 0 makes the last linear map give that many features per example, ``(N, F)``,
+    instead of one logit: the critic of the mmd_gan game (unconditional only; 0, the default, is a logit).
     """
 
     # the auxiliary heads that given (resolved) parameters add, read by the config check
@@ -136,7 +138,8 @@ class DCGANDiscriminator(nn.Module):
                  info_categorical: list[Annotated[int, Field(ge=2)]] = [],  # noqa: B006  Q head: category counts
                  info_continuous: NonNegInt = 0,  # Q head: number of continuous codes
                  q_hidden: Width = 128,
-                 fc_hidden: NonNegInt = 0):  # InfoGAN paper: a 1024-wide FC layer after the convolutions
+                 fc_hidden: NonNegInt = 0,  # InfoGAN paper: a 1024-wide FC layer after the convolutions
+                 out_features: NonNegInt = 0):  # > 0: a feature vector per example instead of a logit (mmd_gan)
         super().__init__()
         self.in_shape, self.n_classes = tuple(in_shape), n_classes
         channels, self.base, n = image_plan(self.in_shape, "dcgan discriminator")
@@ -161,7 +164,8 @@ class DCGANDiscriminator(nn.Module):
             features = fc_hidden
         self.body = nn.Sequential(*layers)
         self.heads = DiscriminatorHeads(features, n_classes, self.conditioning,
-                                        info_categorical, info_continuous, q_hidden, spectral_norm, batch_norm)
+                                        info_categorical, info_continuous, q_hidden, spectral_norm, batch_norm,
+                                        out_features)
         _init_dcgan(self)
 
     def features(self, x: Tensor, y: Tensor | None) -> Tensor:
@@ -174,7 +178,7 @@ class DCGANDiscriminator(nn.Module):
         return self.body(x)
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        # x: (N, C, R, R), y: (N,) -> logits: (N,)
+        # x: (N, C, R, R), y: (N,) -> logits: (N,) (features (N, out_features) with out_features)
         return self.heads.logits(self.features(x, y), y)
 
     def forward_aux(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:

@@ -282,16 +282,24 @@ class DiscriminatorHeads(nn.Module):
       ``FC(q_hidden)-LReLU-FC`` (``FC-BN-LReLU-FC`` with ``batch_norm``, as in the paper) giving ``code_logits (N, sum(info_categorical))`` (the categorical
       codes' logits, concatenated), ``code_mean`` and ``code_logstd`` ``(N, info_continuous)``.
 
+    With ``out_features`` > 0 the logit's linear map gives that many features instead (``(N, F)``;
+    unconditional, no auxiliary heads): the critic's feature output of the mmd_gan game.
+
     Spectral norm (when enabled) covers the logit's linear map and the projection embedding, the
     parts that define D's value; the auxiliary heads are plain classifiers/regressors.
     """
 
     def __init__(self, features: int, n_classes: int, conditioning: str, info_categorical: list[int],
-                 info_continuous: int, q_hidden: int, spectral_norm: bool, batch_norm: bool = False):
+                 info_continuous: int, q_hidden: int, spectral_norm: bool, batch_norm: bool = False,
+                 out_features: int = 0):
         super().__init__()
+        if out_features and (conditioning != "none" or info_categorical or info_continuous):
+            raise ValueError("out_features (a feature output) is for an unconditional critic without auxiliary "
+                             "heads (the mmd_gan game)")
         self.n_classes, self.conditioning = n_classes, conditioning
         self.info_categorical, self.info_continuous = list(info_categorical), info_continuous
-        self.linear = maybe_spectral_norm(nn.Linear(features, 1), spectral_norm)
+        self.out_features = out_features
+        self.linear = maybe_spectral_norm(nn.Linear(features, max(out_features, 1)), spectral_norm)
         self.projection = None
         if conditioning == "projection":
             self.projection = maybe_spectral_norm(nn.Embedding(n_classes, features), spectral_norm)
@@ -308,7 +316,9 @@ class DiscriminatorHeads(nn.Module):
         return self.classifier is not None or self.q is not None
 
     def logits(self, h: Tensor, y: Tensor | None) -> Tensor:
-        # h: (N, F), y: (N,) -> (N,)
+        # h: (N, F), y: (N,) -> (N,) (or (N, out_features))
+        if self.out_features:
+            return self.linear(h)
         out = self.linear(h).squeeze(1)
         if self.projection is not None:
             assert y is not None

@@ -10,7 +10,15 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from ganforge.models import DISCRIMINATORS, GENERATORS
-from ganforge.models.layers import Activation, LabelEmbedding, MinibatchStd, Width, activation, check_labels
+from ganforge.models.layers import (
+    Activation,
+    LabelEmbedding,
+    MinibatchStd,
+    NonNegInt,
+    Width,
+    activation,
+    check_labels,
+)
 from ganforge.models.layers import maybe_spectral_norm as sn
 
 
@@ -64,6 +72,8 @@ class MLPDiscriminator(nn.Module):
     forms exactly the global batch's packs, so N processes follow the 1-process trajectory; packs of
     consecutive examples would differ between 1 and N processes.
     A conditional discriminator (``n_classes > 0``) uses a projection head (Miyato & Koyama 2018).
+    ``out_features`` > 0 makes the last layer give that many features per example, ``(N, F)``, instead
+    of one logit: the critic of the mmd_gan game (unconditional only; 0, the default, is a logit).
     """
 
     @staticmethod
@@ -75,9 +85,14 @@ class MLPDiscriminator(nn.Module):
                  widths: list[Width] = [256, 256, 256],  # noqa: B006
                  activation: Activation = "leaky_relu", spectral_norm: bool = False,
                  minibatch_std: bool = False, pack: Annotated[int, Field(gt=0)] = 1,
-                 dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0):
+                 dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0,
+                 out_features: NonNegInt = 0):  # > 0: a feature vector per example (mmd_gan)
         super().__init__()
+        if out_features and n_classes:
+            raise ValueError("out_features (a feature output) is for an unconditional critic; the conditional "
+                             "discriminator's projection head needs one logit per example")
         self.in_shape, self.n_classes, self.pack = tuple(in_shape), n_classes, pack
+        self.out_features = out_features
         self.batch_coupled = minibatch_std or pack > 1
         d_in = math.prod(self.in_shape) * pack
         body: list[nn.Module] = []
@@ -88,11 +103,11 @@ class MLPDiscriminator(nn.Module):
             d_in = w
         self.body = nn.Sequential(*body)
         self.minibatch_std = MinibatchStd() if minibatch_std else None
-        self.head = sn(nn.Linear(d_in + int(minibatch_std), 1), spectral_norm)
+        self.head = sn(nn.Linear(d_in + int(minibatch_std), max(out_features, 1)), spectral_norm)
         self.projection = sn(nn.Embedding(n_classes, d_in + int(minibatch_std)), spectral_norm) if n_classes else None
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        # x: (N, *in_shape), y: (N,) -> logits: (N,)
+        # x: (N, *in_shape), y: (N,) -> logits: (N,) (features (N, out_features) with out_features)
         n = x.shape[0]
         if tuple(x.shape[1:]) != self.in_shape:
             raise ValueError(f"discriminator expects x of shape (N, {self.in_shape}), got {tuple(x.shape)}")
@@ -103,7 +118,10 @@ class MLPDiscriminator(nn.Module):
         h = self.body(x.reshape(n // self.pack, -1))  # (N/pack, width)
         if self.minibatch_std is not None:
             h = self.minibatch_std(h)
-        out = self.head(h).squeeze(1)  # (N/pack,)
+        out = self.head(h)  # (N/pack, max(out_features, 1))
+        if self.out_features:
+            return out.repeat(self.pack, 1) if self.pack > 1 else out
+        out = out.squeeze(1)  # (N/pack,)
         if self.projection is not None:
             check_labels(y, self.n_classes, n, "discriminator")
             y_pack = y[: n // self.pack]  # members of a pack share the first member's label

@@ -370,6 +370,16 @@ def _equilibrium_line(run: _Run) -> str:
             f"(both 1/2 at equilibrium); the game's value = {_fmt(v)} against −log 4 = {-LOG4:.4f}.</p>")
 
 
+def _players_line(cfg: Any) -> str:
+    """The players' architectures: "G mlp, D mlp" in a GAN, each player by name in another game."""
+    from ganforge.game.games import GAMES  # noqa: PLC0415
+
+    players = GAMES.get(cfg.game.name).players if cfg.game.name in GAMES else ("generator", "discriminator")
+    if tuple(players) == ("generator", "discriminator"):
+        return f"G {_esc(cfg.model.generator.name)}, D {_esc(cfg.model.discriminator.name)}"
+    return f"game {_esc(cfg.game.name)}: " + ", ".join(f"{_esc(p)} {_esc(cfg.model.player(p).name)}" for p in players)
+
+
 def render_report(run_dir: str | Path) -> str:
     """The HTML of a run's report (see the module docstring)."""
     run = _Run(run_dir)
@@ -377,7 +387,7 @@ def render_report(run_dir: str | Path) -> str:
     snaps = _snapshots(run)
     parts = [f"<h1>{_esc(run.name)}</h1>",
              f'<div class="sub">{_esc(run.dir)} · data {_esc(cfg.data.name)} · cost {_esc(cfg.game.cost.name)} · '
-             f"G {_esc(cfg.model.generator.name)}, D {_esc(cfg.model.discriminator.name)} · "
+             f"{_players_line(cfg)} · "
              f"{run.last_step:,} of {cfg.train.steps:,} steps logged</div>"]
 
     parts += ["<h2>Health</h2>", _events_html(run.diagnosis.events), _equilibrium_line(run)]
@@ -390,12 +400,21 @@ def render_report(run_dir: str | Path) -> str:
                                "Costs per logging window", "cost", hlines=hl),):
         if uri:
             parts.append(_img(uri, "cost curves"))
-    parts.append("<h2>The discriminator</h2>")
-    uri = _curves_figure([run], [("d_real", "D(real)"), ("d_fake", "D(fake)")],
-                         "D(real) and D(fake)" + (" (probabilities)" if run.probabilistic else " (raw outputs)"),
-                         "D", hlines=[(0.5, "1/2")] if run.probabilistic else [])
-    if uri:
-        parts.append(_img(uri, "D(real) and D(fake)"))
+    if any("d_real" in m or "d_fake" in m for m in run.metrics) or not run.metrics:  # a game with a D's logits
+        parts.append("<h2>The discriminator</h2>")
+        uri = _curves_figure([run], [("d_real", "D(real)"), ("d_fake", "D(fake)")],
+                             "D(real) and D(fake)" + (" (probabilities)" if run.probabilistic else " (raw outputs)"),
+                             "D", hlines=[(0.5, "1/2")] if run.probabilistic else [])
+        if uri:
+            parts.append(_img(uri, "D(real) and D(fake)"))
+    elif any("mmd2" in m for m in run.metrics):  # mmd_gan's critic
+        parts.append("<h2>The critic</h2>")
+        uri = _curves_figure([run], [("mmd2", "MMD²_u of the critic's features")],
+                             "MMD² of the critic's features (critic phase)", "MMD²")
+        if uri:
+            parts.append(_img(uri, "MMD squared"))
+    else:
+        parts.append("<h2>Gradients</h2>")
     uri = _curves_figure([run], [("grad_norm_d", "|grad D|"), ("grad_norm_g", "|grad G|")],
                          "Gradient norms (last step of each window)", "norm", logy=True)
     if uri:

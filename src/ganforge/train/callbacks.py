@@ -69,6 +69,9 @@ class MetricsLog(Callback):
         self.run.append_metrics({"step": result.step, **{k: _json_safe(v) for k, v in result.scalars.items()}})
 
 
+_BAR_SCALARS = (("d_cost", "J(D)"), ("g_cost", "J(G)"), ("d_real", "D(x)"), ("d_fake", "D(G(z))"), ("mmd2", "MMD2"))
+
+
 class ProgressBar(Callback):
     """A tqdm bar with the live numbers of the game (costs, D(x), D(G(z)))."""
 
@@ -90,9 +93,8 @@ class ProgressBar(Callback):
 
     def on_log(self, trainer, state, result):
         if self.bar is not None:
-            sc = result.scalars
-            self.bar.set_postfix({"J(D)": f"{sc['d_cost']:.3f}", "J(G)": f"{sc['g_cost']:.3f}",
-                                  "D(x)": f"{sc['d_real']:.3f}", "D(G(z))": f"{sc['d_fake']:.3f}"})
+            sc = result.scalars  # the numbers this game has (a game without D has no D(x))
+            self.bar.set_postfix({label: f"{sc[k]:.3f}" for k, label in _BAR_SCALARS if k in sc})
 
     def on_fit_end(self, trainer, state):
         if self.bar is not None:
@@ -138,13 +140,15 @@ class SampleSnapshots(Callback):
                 arrays["ema_samples"] = state.ema_generator(self._z, self._y).float().cpu().numpy()
             if self._y is not None:
                 arrays["labels"] = self._y.cpu().numpy()
-            if self.grid is not None:
+            if self.grid is not None and exp.discriminator is not None:
                 lo, hi, k = self.grid
                 xs = torch.linspace(lo, hi, k, device=trainer.device).reshape(-1, 1)
                 arrays["grid"] = xs.cpu().numpy().reshape(-1)
                 was_training = exp.discriminator.training
                 exp.discriminator.eval()  # no dropout draws, no spectral-norm power iteration
-                arrays["d_grid"] = torch.sigmoid(exp.discriminator(xs).float()).cpu().numpy()
+                d_grid = exp.discriminator(xs).float()
+                if d_grid.dim() == 1:  # a logit per point (not a critic's feature vectors)
+                    arrays["d_grid"] = torch.sigmoid(d_grid).cpu().numpy()
                 exp.discriminator.train(was_training)
         self.run.write_snapshot(state.step, arrays)
 

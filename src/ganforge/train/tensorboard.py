@@ -154,6 +154,8 @@ class TensorBoardLogger(Callback):
             d_real, d_fake = D(real[:n_real]).float(), D(fake).float()
         finally:
             D.train(was_training)
+        if d_real.dim() != 1:  # a critic's feature vectors (mmd_gan), not a logit per example
+            return
         if exp.cost.probabilistic:
             d_real, d_fake = torch.sigmoid(d_real), torch.sigmoid(d_fake)
         for tag, v in (("discriminator/D(x)", d_real), ("discriminator/D(G(z))", d_fake)):
