@@ -143,6 +143,12 @@ class Game:
 GAMES: Registry[Game] = Registry("game")
 
 
+def full_precision(t: Tensor) -> Tensor:
+    """``t`` in float32 when autocast made it bf16 or fp16; float32 and float64 stay as they are (the
+    equilibrium analysis differentiates the costs in float64)."""
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
+
+
 class DiscriminatorPass(nn.Module):
     """D on real and fake in one module call, so that DDP sees one forward per backward even when
     D runs twice (a batch-coupled D never mixes real and fake in one pass)."""
@@ -154,8 +160,8 @@ class DiscriminatorPass(nn.Module):
     def _run(self, x: Tensor, y: Tensor | None) -> tuple[Tensor, dict[str, Tensor]]:
         if self.use_aux:
             logits, aux = self.discriminator.forward_aux(x, y)
-            return logits.float(), aux
-        return self.discriminator(x, y).float(), {}
+            return full_precision(logits), aux
+        return full_precision(self.discriminator(x, y)), {}
 
     def forward(self, real: Tensor, fake: Tensor, y: Tensor | None
                 ) -> tuple[Tensor, Tensor, dict[str, Tensor], dict[str, Tensor]]:
@@ -282,7 +288,7 @@ class GanGame(Game):
         with torch.set_grad_enabled(keep), play.autocast():
             fake = play.calls["generator"](z, y)
         self._kept = (fake, real, y, z) if keep else None
-        return self._discriminator_cost(play, real, fake.detach().float(), y, z)
+        return self._discriminator_cost(play, real, full_precision(fake.detach()), y, z)
 
     # -- the generator ---------------------------------------------------------------------------
 
@@ -320,11 +326,11 @@ class GanGame(Game):
                     d_fake, aux_fake = D.forward_aux(fake, y)
                 else:
                     d_fake, aux_fake = D(fake, y), {}
-                d_fake = d_fake.float()
+                d_fake = full_precision(d_fake)
                 d_real = None
                 if cost.generator_needs_real:
                     with torch.no_grad():
-                        d_real = D(real, y).float()
+                        d_real = full_precision(D(real, y))
         finally:
             for p in d_params:
                 p.requires_grad_(True)
@@ -340,7 +346,7 @@ class GanGame(Game):
         real, y = play.real()
         z = play.latent()
         with play.autocast():
-            fake = play.calls["generator"](z, y).float()
+            fake = full_precision(play.calls["generator"](z, y))
         loss_d = self._discriminator_cost(play, real, fake, y, z)
         assert self._last_outputs is not None
         d_real, d_fake, aux_fake = self._last_outputs

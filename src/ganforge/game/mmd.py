@@ -48,7 +48,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from ganforge.errors import ConfigError
-from ganforge.game.games import GAMES, DiscriminatorPass, Game, GameParts, Play, _takes_shard
+from ganforge.game.games import GAMES, DiscriminatorPass, Game, GameParts, Play, _takes_shard, full_precision
 from ganforge.game.losses import COSTS, Cost
 
 Kernel = Callable[[Tensor, Tensor], Tensor]
@@ -288,14 +288,14 @@ class MmdGanGame(Game):
             with torch.set_grad_enabled(keep), play.autocast():
                 fake = play.calls["generator"](z, y)
             self._kept = (fake, real, y) if keep else None
-            return {"discriminator": self._critic_cost(play, real, fake.detach().float(), y)[0]}
+            return {"discriminator": self._critic_cost(play, real, full_precision(fake.detach()), y)[0]}
         if wanted == {"generator"}:
             return {"generator": self._generator_phase(play)}
         if wanted == {"generator", "discriminator"}:  # one batch, one critic pass (simultaneous)
             real, y = play.real()
             z = play.latent()
             with play.autocast():
-                fake = play.calls["generator"](z, y).float()
+                fake = full_precision(play.calls["generator"](z, y))
             d_cost, h_real, h_fake = self._critic_cost(play, real, fake, y)
             return {"discriminator": d_cost, "generator": self._generator_cost(play, h_real, h_fake)}
         raise ValueError(f"the mmd_gan game has the players generator and discriminator, not {sorted(wanted)}")
