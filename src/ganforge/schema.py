@@ -27,6 +27,7 @@ from ganforge.data.images import ImageOptions
 from ganforge.game import AUXILIARY, COSTS, PRIORS, REGULARIZERS
 from ganforge.models import DISCRIMINATORS, GENERATORS
 from ganforge.registry import Registry
+from ganforge.train.updates import UPDATE_RULES
 
 # Where a config names components from, and what the build layer passes to them itself.
 REGISTRIES: dict[str, tuple[Registry[Any], frozenset[str]]] = {
@@ -37,6 +38,7 @@ REGISTRIES: dict[str, tuple[Registry[Any], frozenset[str]]] = {
     "game.cost": (COSTS, frozenset()),
     "game.regularizers": (REGULARIZERS, frozenset()),
     "game.auxiliary": (AUXILIARY, frozenset()),
+    "train.update": (UPDATE_RULES, frozenset()),
 }
 
 _OPS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
