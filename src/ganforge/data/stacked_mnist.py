@@ -155,9 +155,11 @@ class StackedMNIST(Dataset):
 
 
 @DATASETS.register("stacked_mnist")
-def stacked_mnist(path: str, split: Literal["train", "test"] = "train",
-                  size: Annotated[int, Field(gt=0, le=10_000_000)] = DEFAULT_SIZE,
-                  seed: Annotated[int, Field(ge=0)] = 0) -> StackedMNIST:
+def stacked_mnist(path: str,  # the directory holding MNIST's IDX files (never downloaded)
+                  split: Literal["train", "test"] = "train",  # train-* (60,000 digits) or t10k-* (10,000)
+                  size: Annotated[int, Field(gt=0, le=10_000_000)] = DEFAULT_SIZE,  # stacked examples (PacGAN's 128,000)
+                  seed: Annotated[int, Field(ge=0)] = 0,  # seed of the stacking (which digits go in each example)
+                  ) -> StackedMNIST:
     """Stacked MNIST from MNIST's IDX files in the directory ``path`` (as the ``mnist`` dataset:
     ``train-*`` or ``t10k-*`` by ``split``; nothing is downloaded): ``size`` examples of three digits
     drawn independently and uniformly from the split (seeded by ``seed``), stacked as R, G, B;

@@ -24,6 +24,7 @@ from ganforge.evaluation.feature_metrics import METRICS, EvalMetric, MetricInput
 from ganforge.evaluation.features.base import FeatureError, FeatureExtractor
 from ganforge.evaluation.features.classifier import ClassifierFeatures
 from ganforge.evaluation.features.extractors import EXTRACTORS, _shipped
+from ganforge.evaluation.protocol import quantize_8bit
 from ganforge.metrics.stacked_modes import STACKED_MODES, stacked_modes
 
 __all__ = ["StackedMNISTFeatures", "StackedModesMetric", "channel_digits"]
@@ -70,12 +71,16 @@ def stacked_mnist() -> FeatureExtractor:
 
 
 @torch.no_grad()
-def channel_digits(extractor: StackedMNISTFeatures, images: Tensor, batch_size: int = 500) -> Tensor:
-    """The digit the classifier reads in each channel: ``(N, 3, 28, 28)`` in [-1, 1] -> ``(N, 3)`` int64."""
+def channel_digits(extractor: StackedMNISTFeatures, images: Tensor, batch_size: int = 500,
+                   quantize: bool = True) -> Tensor:
+    """The digit the classifier reads in each channel: ``(N, 3, 28, 28)`` in [-1, 1] -> ``(N, 3)`` int64;
+    with ``quantize`` the images are first rounded to 8 bits, as ``ganforge eval`` does."""
     out = []
     for start in range(0, images.shape[0], batch_size):
         x = images[start:start + batch_size]
         extractor.check_images(x, "stacked images")
+        if quantize:
+            x = quantize_8bit(x)
         out.append(extractor.channel_outputs(x.to(extractor.device))[1].argmax(dim=2).cpu())
     return torch.cat(out) if out else torch.zeros(0, 3, dtype=torch.int64)
 

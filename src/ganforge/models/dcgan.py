@@ -143,7 +143,8 @@ class DCGANDiscriminator(nn.Module):
                  q_hidden: Width = 128,
                  fc_hidden: NonNegInt = 0,  # InfoGAN paper: a 1024-wide FC layer after the convolutions
                  minibatch_std: bool = False,  # the batch's feature spread as one more map before the head
-                 pack: Annotated[int, Field(gt=0)] = 1):  # PacGAN: D judges `pack` examples jointly
+                 pack: Annotated[int, Field(gt=0)] = 1,  # PacGAN: D judges `pack` examples jointly
+                 ):
         super().__init__()
         self.in_shape, self.n_classes, self.pack = tuple(in_shape), n_classes, pack
         channels, self.base, n = image_plan(self.in_shape, "dcgan discriminator")
