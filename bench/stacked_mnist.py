@@ -82,7 +82,7 @@ def verdict(r: dict) -> dict:
     return {**r, "pass": ok}
 
 
-def train_seeds(args: argparse.Namespace) -> list[dict]:
+def train_seeds(args: argparse.Namespace, on_result=None) -> list[dict]:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     pending = list(args.seeds)
@@ -121,6 +121,8 @@ def train_seeds(args: argparse.Namespace) -> list[dict]:
             r["pass"] = False
         print(json.dumps(r), file=sys.stderr)
         results.append(r)
+        if on_result is not None:  # the JSON so far, so that finished seeds are on disk before the rest
+            on_result(sorted(results, key=lambda r: r["seed"]))
     return sorted(results, key=lambda r: r["seed"])
 
 
@@ -150,7 +152,11 @@ def main() -> None:
     elif not args.floor_only:
         report.update({"recipe": args.recipe, "steps": args.steps, "overrides": args.set, "threads": args.threads,
                        "parallel": args.parallel, "data": f"{args.data_path} ({args.split})"})
-        report["runs"] = train_seeds(args)
+        def partial(runs: list[dict]) -> None:
+            if args.json:
+                write_json_atomic(args.json, {**report, "runs": runs, "finished": f"{len(runs)} of {len(args.seeds)}"})
+
+        report["runs"] = train_seeds(args, partial)
         report["pass"] = all(r["pass"] for r in report["runs"])
         report["misses"] = {f"seed{r['seed']}": {"modes_short": max(0, BAR_MODES - r.get("modes", 0)),
                                                   "kl_over": round(max(0.0, r.get("kl", 1e9) - BAR_KL), 5),
