@@ -4,6 +4,8 @@ players; deterministic, memory-light stacking; the recipe trains and samples 3x2
 from __future__ import annotations
 
 import gzip
+import json
+import math
 import shutil
 import struct
 from pathlib import Path
@@ -166,6 +168,16 @@ def test_recipe_trains_and_samples_three_channel_images(tmp_path, one_thread):
     assert result.exit_code == 0, result.output
     samples = np.load(out)
     assert samples.shape == (5, 3, 28, 28) and np.all(np.abs(samples) <= 1.0)
+    # ganforge eval: the stacked_mnist features by default, the 1,000-mode count on request
+    result = CliRunner().invoke(main, ["eval", str(run), "--metrics", "stacked_modes,modes", "--n", "40",
+                                       "--n-real", "60", "--out", str(tmp_path / "eval.json")],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "eval.json").read_text())
+    m = report["metrics"]
+    assert report["features"]["name"] == "stacked_mnist" and report["features"]["classes"] == 1000
+    assert 1 <= m["stacked_modes"] <= 40 and m["stacked_modes"] == m["modes_hit"] and m["stacked_n"] == 40
+    assert m["stacked_modes_total"] == 1000 and m["stacked_kl"] >= math.log(1000 / 40) - 1e-9
 
 
 def test_recipe_asks_for_the_data_path():
