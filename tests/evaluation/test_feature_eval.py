@@ -37,7 +37,7 @@ def _noise(n: int, seed: int = 0) -> TensorSource:
 
 
 def test_metric_registry() -> None:
-    assert METRICS.names() == ["fid", "is", "kid", "memorization", "modes", "prdc"]
+    assert METRICS.names() == ["fid", "is", "kid", "memorization", "modes", "prdc", "stacked_modes"]
 
 
 def test_numbers_equal_the_metric_functions_on_the_same_features(digits: TensorSource) -> None:

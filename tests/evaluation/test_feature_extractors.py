@@ -33,8 +33,8 @@ HAVE_MNIST = (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file()
 
 
 def test_registry_names_and_unknown_name() -> None:
-    assert EXTRACTORS.names() == ["digits", "inception", "mnist"]
-    with pytest.raises(FeatureError, match="valid: digits, inception, mnist"):
+    assert EXTRACTORS.names() == ["digits", "inception", "mnist", "stacked_mnist"]
+    with pytest.raises(FeatureError, match="valid: digits, inception, mnist, stacked_mnist"):
         load_extractor("resnet")
 
 

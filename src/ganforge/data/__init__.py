@@ -5,6 +5,6 @@ from ganforge.registry import Registry
 
 DATASETS: Registry[Dataset] = Registry("dataset")
 
-from ganforge.data import images, toy  # noqa: E402,F401  (registers the image datasets and toy distributions)
+from ganforge.data import images, stacked_mnist, toy  # noqa: E402,F401  (registers the image datasets, stacked MNIST and toy distributions)
 
 __all__ = ["DATASETS", "Dataset"]

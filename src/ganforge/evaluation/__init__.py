@@ -18,6 +18,7 @@ The metric formulas themselves are pure functions of arrays in ``ganforge.metric
                              ["fid", "kid", "prdc"], floor=True)
 """
 
+from ganforge.evaluation import stacked_modes  # noqa: E402,F401  (registers the stacked_mnist features and metric)
 from ganforge.evaluation.callback import PeriodicEvaluation
 from ganforge.evaluation.feature_metrics import METRICS, EvalMetric, evaluate_images
 from ganforge.evaluation.features import (

@@ -43,6 +43,7 @@ from ganforge.models.layers import (
     ConditionalBatchNorm2d,
     DConditioning,
     DiscriminatorHeads,
+    MinibatchStd,
     NonNegInt,
     Width,
     auxiliary_heads,
@@ -126,6 +127,10 @@ class DCGANDiscriminator(nn.Module):
     real/fake passes assume a per-example D). ``spectral_norm`` normalizes every weight instead.
     ``out_features`` > 0 makes the last linear map give that many features per example, ``(N, F)``,
     instead of one logit: the critic of the mmd_gan game (unconditional only; 0, the default, is a logit).
+    ``minibatch_std`` appends the batch's feature spread (Karras et al. 2018) as one more map after
+    the last convolution; ``pack`` > 1 makes D judge ``pack`` examples jointly, stacked along the
+    channels (PacGAN, Lin et al. 2018), pack ``j`` holding examples ``j, j + N/pack, ...`` (as the
+    MLP's), its logit returned for each member. Both couple the batch (``batch_coupled``).
     """
 
     # the auxiliary heads that given (resolved) parameters add, read by the config check
@@ -139,14 +144,19 @@ class DCGANDiscriminator(nn.Module):
                  info_continuous: NonNegInt = 0,  # Q head: number of continuous codes
                  q_hidden: Width = 128,
                  fc_hidden: NonNegInt = 0,  # InfoGAN paper: a 1024-wide FC layer after the convolutions
-                 out_features: NonNegInt = 0):  # > 0: a feature vector per example instead of a logit (mmd_gan)
+                 out_features: NonNegInt = 0,  # > 0: a feature vector per example instead of a logit (mmd_gan)
+                 minibatch_std: bool = False,  # the batch's feature spread as one more map before the head
+                 pack: Annotated[int, Field(gt=0)] = 1,  # PacGAN: D judges `pack` examples jointly
+                 ):
         super().__init__()
-        self.in_shape, self.n_classes = tuple(in_shape), n_classes
+        self.in_shape, self.n_classes, self.pack = tuple(in_shape), n_classes, pack
         channels, self.base, n = image_plan(self.in_shape, "dcgan discriminator")
         self.conditioning = resolve_d_conditioning(conditioning, n_classes, "dcgan discriminator")
-        self.batch_coupled = batch_norm
+        if pack > 1 and (n_classes or info_categorical or info_continuous):
+            raise ValueError("dcgan discriminator: pack > 1 is for unconditional D without auxiliary heads")
+        self.batch_coupled = batch_norm or minibatch_std or pack > 1
         widths = [ndf * min(2**i, MAX_WIDTH_FACTOR) for i in range(n)]
-        c_in = channels + (n_classes if self.conditioning == "concat" else 0)
+        c_in = channels * pack + (n_classes if self.conditioning == "concat" else 0)
         layers: list[nn.Module] = []
         for i, w in enumerate(widths):
             layers.append(sn(nn.Conv2d(c_in, w, 4, 2, 1, bias=not (batch_norm and i > 0)), spectral_norm))
@@ -154,8 +164,10 @@ class DCGANDiscriminator(nn.Module):
                 layers.append(nn.BatchNorm2d(w))
             layers.append(nn.LeakyReLU(0.2, inplace=True))
             c_in = w
+        if minibatch_std:
+            layers.append(MinibatchStd())
         layers.append(nn.Flatten())
-        features = widths[-1] * self.base**2
+        features = (widths[-1] + int(minibatch_std)) * self.base**2
         if fc_hidden:
             layers.append(sn(nn.Linear(features, fc_hidden, bias=not batch_norm), spectral_norm))
             if batch_norm:
@@ -175,14 +187,23 @@ class DCGANDiscriminator(nn.Module):
             check_labels(y, self.n_classes, x.shape[0], "dcgan discriminator")
         if self.conditioning == "concat":
             x = torch.cat([x, label_maps(y, self.n_classes, x.shape[2], x.shape[3], x.dtype)], dim=1)
+        if self.pack > 1:  # (N, C, R, R) -> (N/pack, pack*C, R, R); pack j = examples j, j + N/pack, ...
+            n = x.shape[0]
+            if n % self.pack:
+                raise ValueError(f"PacGAN discriminator with pack={self.pack} needs a batch divisible by it, got {n}")
+            x = x.reshape(self.pack, n // self.pack, *x.shape[1:]).transpose(0, 1).reshape(
+                n // self.pack, self.pack * x.shape[1], *x.shape[2:])
         return self.body(x)
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        # x: (N, C, R, R), y: (N,) -> logits: (N,) (features (N, out_features) with out_features)
-        return self.heads.logits(self.features(x, y), y)
+        # x: (N, C, R, R), y: (N,) -> logits: (N,) (features (N, out_features) with out_features;
+        # with pack: example i gets pack i mod N/pack's output)
+        out = self.heads.logits(self.features(x, y), y)
+        return out.repeat((self.pack,) + (1,) * (out.dim() - 1)) if self.pack > 1 else out
 
     def forward_aux(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         """``(logits (N,), aux)`` with ``class_logits`` (acgan) and ``code_logits`` / ``code_mean`` /
         ``code_logstd`` (InfoGAN Q head) computed from the same body features."""
         h = self.features(x, y)
-        return self.heads.logits(h, y), self.heads.aux(h)
+        out = self.heads.logits(h, y)
+        return (out.repeat(self.pack) if self.pack > 1 else out), self.heads.aux(h)

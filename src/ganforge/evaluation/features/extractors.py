@@ -194,6 +194,8 @@ def mnist() -> FeatureExtractor:
 
 def default_features(dataset_name: str | None) -> str:
     """The extractor a dataset is measured with by default: its own classifier, else Inception."""
+    if dataset_name == "stacked_mnist":  # the MNIST CNN on each channel (evaluation/stacked_modes.py)
+        return "stacked_mnist"
     return dataset_name if dataset_name in ASSET_FILES else "inception"
 
 
