@@ -509,6 +509,13 @@ def mnist(path: str, split: Literal["train", "test"] = "train", *, options: Imag
     """MNIST from its IDX files in the directory ``path``: ``train-images-idx3-ubyte[.gz]`` and
     ``train-labels-idx1-ubyte[.gz]`` (split train, 60,000) or ``t10k-*`` (split test, 10,000).
     Nothing is downloaded: get the files from the MNIST page and point ``data.path`` at them."""
+    images, labels = mnist_idx_files(path, split)
+    return _from_idx(images, labels, options, 10, [str(d) for d in range(10)])
+
+
+def mnist_idx_files(path: str, split: str) -> tuple[Path, Path]:
+    """The images and labels IDX files of MNIST's ``split`` (train or test, gzipped or not) in the
+    directory ``path``; a DataError naming what is there when they are not."""
     root = data_path(path, "path")
     if not root.is_dir():
         raise DataError(f"{root}: not a directory; data.path must be the directory holding MNIST's IDX files")
@@ -523,8 +530,7 @@ def mnist(path: str, split: Literal["train", "test"] = "train", *, options: Imag
         raise DataError(f"{root / stem}[.gz]: not found for split {split!r}; the directory holds "
                         f"{present or 'no IDX files'}{hint}")
 
-    images, labels = find(f"{prefix}-images-idx3-ubyte"), find(f"{prefix}-labels-idx1-ubyte")
-    return _from_idx(images, labels, options, 10, [str(d) for d in range(10)])
+    return find(f"{prefix}-images-idx3-ubyte"), find(f"{prefix}-labels-idx1-ubyte")
 
 
 # -- built-in sets ---------------------------------------------------------------------------------

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -164,23 +163,9 @@ def stacked_mnist(path: str,  # the directory holding MNIST's IDX files (never d
     ``train-*`` or ``t10k-*`` by ``split``; nothing is downloaded): ``size`` examples of three digits
     drawn independently and uniformly from the split (seeded by ``seed``), stacked as R, G, B;
     1,000 modes ``100 d_R + 10 d_G + d_B``, kept for evaluation (the players are unconditional)."""
-    from ganforge.data.images import IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, data_path, read_idx
+    from ganforge.data.images import IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, mnist_idx_files, read_idx
 
-    root = data_path(path, "path")
-    if not root.is_dir():
-        raise DataError(f"{root}: not a directory; data.path must be the directory holding MNIST's IDX files")
-    prefix = {"train": "train", "test": "t10k"}[split]
-
-    def find(stem: str) -> Path:
-        for name in (f"{stem}.gz", stem):
-            if (root / name).is_file():
-                return root / name
-        present = sorted(q.name for q in root.iterdir() if "idx" in q.name)
-        hint = " (set data.split=test)" if split == "train" and any(n.startswith("t10k") for n in present) else ""
-        raise DataError(f"{root / stem}[.gz]: not found for split {split!r}; the directory holds "
-                        f"{present or 'no IDX files'}{hint}")
-
-    images_path, labels_path = find(f"{prefix}-images-idx3-ubyte"), find(f"{prefix}-labels-idx1-ubyte")
+    images_path, labels_path = mnist_idx_files(path, split)
     images = read_idx(images_path, IDX_IMAGES_MAGIC)  # magic numbers and sizes checked; uint8 (N, H, W)
     labels = read_idx(labels_path, IDX_LABELS_MAGIC)
     if labels.shape[0] != images.shape[0]:

@@ -130,8 +130,24 @@ class UpdateRule:
 UPDATE_RULES: Registry[UpdateRule] = Registry("update rule")
 
 
+class WithNagarajanKolter(UpdateRule):
+    """A rule that may add the Nagarajan-Kolter term (``nagarajan_kolter`` = eta > 0: eta |d L_a / d theta_a|^2,
+    the adversary's cost gradient, added to the cost of each player with an adversary a), which
+    differentiates twice."""
+
+    name = ""  # the rule's registered name, for messages
+
+    def __init__(self, nagarajan_kolter: NonNegFloat = 0.0):  # eta: the Nagarajan-Kolter term's weight
+        self.nagarajan_kolter = float(nagarajan_kolter)
+        self.second_order = self.nagarajan_kolter > 0.0
+
+    def check(self, game: Game, players: dict[str, nn.Module], cfg: Config) -> None:
+        if self.nagarajan_kolter > 0.0:
+            check_nagarajan_kolter(game, players, cfg, self.name)
+
+
 @UPDATE_RULES.register("alternating")
-class Alternating(UpdateRule):
+class Alternating(WithNagarajanKolter):
     """The game's phases in turn (the GAN: ``n_critic`` D steps, then a G step against the updated D;
     Goodfellow et al. 2014, Algorithm 1). Each phase draws its own batch, except that the last step
     of a phase may hand what it computed to the next (the GAN's G step reuses the last D step's
@@ -142,14 +158,11 @@ class Alternating(UpdateRule):
     (the game's joint costs, which draw that batch: the GAN's generator then does not reuse the last
     D step's fakes)."""
 
-    def __init__(self, nagarajan_kolter: NonNegFloat = 0.0):  # eta: the Nagarajan-Kolter term's weight
-        self.nagarajan_kolter = float(nagarajan_kolter)
-        self.distributed = self.nagarajan_kolter == 0.0
-        self.second_order = self.nagarajan_kolter > 0.0
+    name = "alternating"
 
-    def check(self, game: Game, players: dict[str, nn.Module], cfg: Config) -> None:
-        if self.nagarajan_kolter > 0.0:
-            check_nagarajan_kolter(game, players, cfg, "alternating")
+    def __init__(self, nagarajan_kolter: NonNegFloat = 0.0):  # eta: the Nagarajan-Kolter term's weight
+        super().__init__(nagarajan_kolter)
+        self.distributed = self.nagarajan_kolter == 0.0
 
     def step(self, steps: Steps) -> None:
         if self.nagarajan_kolter > 0.0:
@@ -205,21 +218,14 @@ def joint_gradients(steps: Steps, players: tuple[str, ...], losses: dict[str, Te
 
 
 @UPDATE_RULES.register("simultaneous")
-class Simultaneous(UpdateRule):
+class Simultaneous(WithNagarajanKolter):
     """Every player steps on gradients taken at the same point. A player with several steps in the
     game's schedule (the GAN's critic with ``n_critic`` > 1) takes the extra ones alone first.
     ``nagarajan_kolter`` = eta > 0 adds eta |d L_a / d theta_a|^2 (at the same point) to the cost of
     each player with an adversary a."""
 
     distributed = False
-
-    def __init__(self, nagarajan_kolter: NonNegFloat = 0.0):  # eta: the Nagarajan-Kolter term's weight
-        self.nagarajan_kolter = float(nagarajan_kolter)
-        self.second_order = self.nagarajan_kolter > 0.0
-
-    def check(self, game: Game, players: dict[str, nn.Module], cfg: Config) -> None:
-        if self.nagarajan_kolter > 0.0:
-            check_nagarajan_kolter(game, players, cfg, "simultaneous")
+    name = "simultaneous"
 
     def __repr__(self) -> str:
         return f"Simultaneous(nagarajan_kolter={self.nagarajan_kolter})" if self.nagarajan_kolter else "Simultaneous()"
@@ -394,7 +400,7 @@ def check_nagarajan_kolter(game: Game, players: dict[str, nn.Module], cfg: Confi
 
 
 @UPDATE_RULES.register("extragradient")
-class Extragradient(UpdateRule):
+class Extragradient(WithNagarajanKolter):
     """Extragradient steps (Korpelevich 1976; for GANs, Gidel et al. 2019, "A variational inequality
     perspective on generative adversarial networks", Algorithm 1 with each player's optimizer).
 
@@ -409,14 +415,7 @@ class Extragradient(UpdateRule):
     extragradient step of that player alone."""
 
     distributed = False
-
-    def __init__(self, nagarajan_kolter: NonNegFloat = 0.0):  # eta: the Nagarajan-Kolter term's weight
-        self.nagarajan_kolter = float(nagarajan_kolter)
-        self.second_order = self.nagarajan_kolter > 0.0
-
-    def check(self, game: Game, players: dict[str, nn.Module], cfg: Config) -> None:
-        if self.nagarajan_kolter > 0.0:
-            check_nagarajan_kolter(game, players, cfg, "extragradient")
+    name = "extragradient"
 
     def step(self, steps: Steps) -> None:
         for group in simultaneous_groups(steps.game, steps.n_critic):
@@ -446,7 +445,7 @@ class Extragradient(UpdateRule):
 
 
 @UPDATE_RULES.register("optimistic")
-class Optimistic(UpdateRule):
+class Optimistic(WithNagarajanKolter):
     """Optimistic mirror descent (Daskalakis et al. 2018, "Training GANs with optimism"): every player
     takes its gradient g_t at the current point (all at one point, as ``simultaneous``) and its
     optimizer is fed 2 g_t - g_{t-1}, g_{t-1} its gradient of the previous step (with SGD, OMD:
@@ -458,15 +457,11 @@ class Optimistic(UpdateRule):
     ones alone first (optimistic too, on its own previous gradient)."""
 
     distributed = False
+    name = "optimistic"
 
     def __init__(self, nagarajan_kolter: NonNegFloat = 0.0):  # eta: the Nagarajan-Kolter term's weight
-        self.nagarajan_kolter = float(nagarajan_kolter)
-        self.second_order = self.nagarajan_kolter > 0.0
+        super().__init__(nagarajan_kolter)
         self._previous: dict[str, list[Tensor | None]] = {}
-
-    def check(self, game: Game, players: dict[str, nn.Module], cfg: Config) -> None:
-        if self.nagarajan_kolter > 0.0:
-            check_nagarajan_kolter(game, players, cfg, "optimistic")
 
     def step(self, steps: Steps) -> None:
         for group in simultaneous_groups(steps.game, steps.n_critic):
