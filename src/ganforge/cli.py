@@ -210,7 +210,7 @@ def traverse(run_dir: str, out: str, steps: int, rows: int, seed: int) -> None:
 @main.command("eval")
 @click.argument("target", metavar="TARGET", type=click.Path())
 @click.option("--metrics", "metrics", default=None, metavar="LIST",
-              help="comma-separated: fid,kid,is,prdc,modes,memorization [image default: fid,kid,prdc]")
+              help="comma-separated: fid,kid,is,prdc,modes,memorization,stacked_modes [image default: fid,kid,prdc]")
 @click.option("--n", "n", type=click.IntRange(min=2), default=None,
               help="generated samples [toy runs: 2500, image runs: 10000; sample files: all]")
 @click.option("--seed", type=int, default=0, show_default=True,
