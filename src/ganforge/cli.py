@@ -140,24 +140,39 @@ def train(config: str, out: str, overrides: tuple[str, ...]) -> None:
 @click.argument("run_dir", type=click.Path())
 @click.option("--n", "n", type=click.IntRange(min=1), default=64, show_default=True, help="number of samples")
 @click.option("--out", "out", required=True, type=click.Path(),
-              help="FILE.npy | FILE.npz | grid.png | out_dir/ (one PNG per sample)")
+              help="FILE.npy | FILE.npz | grid.png | out_dir/ (one PNG per sample); a table run: FILE.csv | "
+                   "FILE.parquet")
 @click.option("--seed", type=int, default=0, show_default=True, help="same seed, same samples")
 @click.option("--class", "class_label", type=int, default=None, help="class to generate (conditional runs)")
+@click.option("--condition", "condition", default=None, metavar="COLUMN=VALUE",
+              help="a table run: only rows with this value in this discrete column")
 @click.option("--truncation", type=float, default=None,
               help="truncation trick: redraw latent values beyond this magnitude (a finite number > 0)")
 @click.option("--raw", is_flag=True, help="use the raw generator instead of its EMA copy")
-def sample(run_dir: str, n: int, out: str, seed: int, class_label: int | None, truncation: float | None,
-           raw: bool) -> None:
-    """Draw N samples from a trained generator into a file, a PNG grid or a folder of PNGs."""
+def sample(run_dir: str, n: int, out: str, seed: int, class_label: int | None, condition: str | None,
+           truncation: float | None, raw: bool) -> None:
+    """Draw N samples from a trained generator into a file, a PNG grid or a folder of PNGs (a table
+    run: N rows into a CSV or Parquet file)."""
     from ganforge.run import load_generator
     from ganforge.rundir import check_output_path
     from ganforge.sampling import write_samples
+    from ganforge.tabular.sampling import is_table_generator, parse_condition, write_table_samples
 
     if truncation is not None and not (math.isfinite(truncation) and truncation > 0):
         raise CLIError(f"--truncation {truncation}: must be a finite number > 0 (latent values beyond it are redrawn)")
+    parsed = None if condition is None else parse_condition(condition)
+    G = load_generator(run_dir, ema=not raw)
+    if is_table_generator(G):
+        if class_label is not None or truncation is not None:
+            raise CLIError("--class and --truncation are for image and vector generators; a table run takes "
+                           "--condition COLUMN=VALUE")
+        out = str(check_output_path(out, "--out"))
+        click.echo(json.dumps(write_table_samples(G, n, out, seed=seed, condition=parsed)))
+        return
+    if parsed is not None:
+        raise CLIError("--condition is for table runs; this run makes images or vectors (use --class)")
     is_dir = out.endswith("/") or Path(out).expanduser().is_dir()
     out = str(check_output_path(out, "--out", directory=is_dir)) + ("/" if out.endswith("/") else "")
-    G = load_generator(run_dir, ema=not raw)
     click.echo(json.dumps(write_samples(G, n, out, seed=seed, class_label=class_label, truncation=truncation)))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -230,12 +231,25 @@ def build_experiment(cfg: Config, dataset: Dataset | None = None) -> Experiment:
 def build_player(cfg: Config, name: str, kind: str, dataset: Dataset, prior: Prior) -> nn.Module:
     """Player ``name`` of the game, a ``kind`` (generator or discriminator) built from ``model.<name>``."""
     component = cfg.model.player(name)
+    registry = GENERATORS if kind == "generator" else DISCRIMINATORS
+    extra = data_context(registry.get(component.name, f"model.{name}.name"), dataset)
     if kind == "generator":
         return GENERATORS.build(component.name, component.params, where=f"model.{name}",
                                 latent_dim=prior.latent_dim, out_shape=tuple(dataset.shape),
-                                n_classes=dataset.n_classes)
+                                n_classes=dataset.n_classes, **extra)
     return DISCRIMINATORS.build(component.name, component.params, where=f"model.{name}",
-                                in_shape=tuple(dataset.shape), n_classes=dataset.n_classes)
+                                in_shape=tuple(dataset.shape), n_classes=dataset.n_classes, **extra)
+
+
+def data_context(player_cls: object, dataset: Dataset) -> dict[str, object]:
+    """What the data gives its players besides shapes and classes (``Dataset.player_context()``: a
+    table's encoding layout), restricted to the parameters the player's class takes."""
+    context = getattr(dataset, "player_context", None)
+    if context is None:
+        return {}
+    target = player_cls.__init__ if inspect.isclass(player_cls) else player_cls  # type: ignore[misc]
+    params = inspect.signature(target).parameters
+    return {k: v for k, v in context().items() if k in params}
 
 
 def check_players_fit(cfg: Config, dataset: Dataset, prior: Prior) -> int:

@@ -231,6 +231,10 @@ def open_dataset(run_dir: str | Path, cfg: Config | None = None, real_data: bool
     cfg = cfg or run.read_config()
     desc = run.read_data()
     if desc is not None and desc.get("finite") and not real_data:
+        if "table" in desc:  # a table's encoding is recorded too: sampling decodes rows without the file
+            from ganforge.tabular.dataset import RecordedTable  # noqa: PLC0415
+
+            return RecordedTable(desc, str(run.data_path))
         return recorded_dataset(desc, str(run.data_path))
     try:
         return build_dataset(cfg)
@@ -313,6 +317,10 @@ class TrainedGenerator(nn.Module):
         self.sample_shape = tuple(data.shape)  # one sample, e.g. (1, 28, 28)
         self.class_names = getattr(data, "class_names", None)
         self.value_range = data.value_range  # of the training data (images: (-1, 1)); None for toy data
+        # the conditions' distribution when sampling without a given class (a table's category
+        # frequencies); None: uniform over the classes
+        self.label_probs: Tensor | None = getattr(data, "label_probs", None)
+        self.dataset = data
         self.config = run.config
 
     @property
@@ -336,14 +344,21 @@ class TrainedGenerator(nn.Module):
                 z = self.prior.truncate(z, truncation, g)
             labels = None
             if self.n_classes:
-                if y is None:
+                if y is None and self.label_probs is not None:
+                    labels = torch.multinomial(self.label_probs, b, replacement=True, generator=g)
+                elif y is None:
                     labels = torch.randint(self.n_classes, (b,), generator=g)
                 elif isinstance(y, int):
                     labels = torch.full((b,), y, dtype=torch.long)
                 else:
                     labels = y[start : start + b]
                 labels = labels.to(device)
-            yield self.generator(z.to(device), labels).float().cpu()
+            # a generator's own noise (a table's Gumbel-softmax draws) comes from the global stream:
+            # seeded here per batch, so the same seed gives the same samples, and the caller's stream is kept
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                torch.manual_seed(seed * 1_000_003 + start)
+                x = self.generator(z.to(device), labels)
+            yield x.float().cpu()
 
     @torch.no_grad()
     def sample(self, n: int, seed: int = 0, y: Tensor | int | None = None, batch_size: int = 4096,

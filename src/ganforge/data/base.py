@@ -57,6 +57,9 @@ class Dataset:
     n_classes: int = 0
     value_range: tuple[float, float] | None = None
     hflip: bool = False  # random horizontal flips of training batches (applied by the loader)
+    # a finite dataset that draws its own batches with ``sample(n, generator)`` instead of shuffled
+    # epochs (a table's training-by-sampling)
+    draws_own_batches: bool = False
 
     # -- finite datasets set these -------------------------------------------------------------
     examples: Tensor | None = None  # (N, *shape), float32

@@ -61,7 +61,7 @@ class BatchLoader:
 
     def next(self) -> tuple[Tensor, Tensor | None]:
         r, w = self.rank, self.world_size
-        if self.dataset.is_finite:
+        if self.dataset.is_finite and not self.dataset.draws_own_batches:
             idx = self._take(self.batch_size)[r::w]
             x = self.dataset.examples[idx]  # type: ignore[index]
             y = None if self.dataset.labels is None else self.dataset.labels[idx]

@@ -10,3 +10,4 @@ from ganforge.game.regularizers import REGULARIZERS, Regularizer
 __all__ = ["AUXILIARY", "AuxiliaryCost", "COSTS", "PRIORS", "REGULARIZERS", "Cost", "Prior", "Regularizer"]
 
 from ganforge.game import closed_form  # noqa: E402,F401  (registers the bilinear game)
+from ganforge.tabular import game as _table_game  # noqa: E402,F401  (registers the ctgan game)

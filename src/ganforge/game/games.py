@@ -300,6 +300,19 @@ class GanGame(Game):
                 total = t if total is None else total + t
         return total
 
+    def _generator_terms(self, play: Play, aux_fake: dict[str, Tensor], y: Tensor | None, z: Tensor) -> Tensor | None:
+        """G's terms besides its cost (counted in ``aux_g``): the auxiliary costs', and what a game
+        built on this one adds (``generator_extra``) for the fakes just made."""
+        aux_g = self._generator_aux(aux_fake, y, z)
+        extra = self.generator_extra(play, y)
+        if extra is None:
+            return aux_g
+        return extra if aux_g is None else aux_g + extra
+
+    def generator_extra(self, play: Play, y: Tensor | None) -> Tensor | None:
+        """A term added to G's cost for the last fakes it made (none in the GAN)."""
+        return None
+
     def _add_generator_sums(self, play: Play, cost_g: Tensor, aux_g: Tensor | None) -> None:
         if aux_g is None:
             play.sums[1] += cost_g.detach()
@@ -335,7 +348,7 @@ class GanGame(Game):
             for p in d_params:
                 p.requires_grad_(True)
         cost_g = cost.generator_cost(d_fake, d_real)
-        aux_g = self._generator_aux(aux_fake, y, z)
+        aux_g = self._generator_terms(play, aux_fake, y, z)
         self._add_generator_sums(play, cost_g, aux_g)
         return cost_g if aux_g is None else cost_g + aux_g
 
@@ -352,7 +365,7 @@ class GanGame(Game):
         d_real, d_fake, aux_fake = self._last_outputs
         cost = self.parts.cost
         cost_g = cost.generator_cost(d_fake, d_real if cost.generator_needs_real else None)
-        aux_g = self._generator_aux(aux_fake, y, z)
+        aux_g = self._generator_terms(play, aux_fake, y, z)
         self._add_generator_sums(play, cost_g, aux_g)
         return {"discriminator": loss_d, "generator": cost_g if aux_g is None else cost_g + aux_g}
 

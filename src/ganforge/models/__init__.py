@@ -25,5 +25,6 @@ GENERATORS: Registry[nn.Module] = Registry("generator")
 DISCRIMINATORS: Registry[nn.Module] = Registry("discriminator")
 
 from ganforge.models import dcgan, dirac, mlp, resnet  # noqa: E402,F401  (registers the players)
+from ganforge.tabular import models as _table_players  # noqa: E402,F401  (registers the table's players)
 
 __all__ = ["DISCRIMINATORS", "GENERATORS"]

@@ -6,3 +6,7 @@ Modules:
     bayesnet: Bayesian networks in BIF (parser, forward sampler, exact likelihood, refit).
     metrics: fidelity, utility (TSTR) and privacy of a synthetic table.
 """
+
+from ganforge.tabular.api import TableSynthesizer
+
+__all__ = ["TableSynthesizer"]
