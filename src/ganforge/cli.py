@@ -321,9 +321,11 @@ def features_list() -> None:
     """The registered feature extractors."""
     from ganforge.evaluation.features.extractors import EXTRACTORS
 
-    for name in EXTRACTORS.names():
+    names = EXTRACTORS.names()
+    width = max(map(len, names)) + 2
+    for name in names:
         doc = (EXTRACTORS.get(name).__doc__ or "").strip().splitlines()[0]
-        click.echo(f"{name:12s} {doc}")
+        click.echo(f"{name:{width}s}{doc}")
 
 
 @features.command("train")

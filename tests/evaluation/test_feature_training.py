@@ -54,5 +54,8 @@ def test_bad_arguments_are_one_line_exit_2(tmp_path: Path) -> None:
 
 
 def test_features_list() -> None:
+    """Every registered extractor, by name: the classifiers, Inception, and stacked_mnist (the MNIST CNN
+    on each of stacked MNIST's three channels, registered in ganforge.evaluation.stacked_modes)."""
     r = CliRunner().invoke(main, ["features", "list"])
-    assert r.exit_code == 0 and [line.split()[0] for line in r.output.splitlines()] == ["digits", "inception", "mnist"]
+    assert r.exit_code == 0, r.output
+    assert [line.split()[0] for line in r.output.splitlines()] == ["digits", "inception", "mnist", "stacked_mnist"]

@@ -26,10 +26,10 @@ from ganforge.components import Experiment, build_experiment
 from ganforge.config import Config
 from ganforge.data.loader import BatchLoader
 from ganforge.errors import CheckpointError, ConfigError, DivergenceError, TrainingStopped
+from ganforge.game.games import GAN_SCALARS, Play
 from ganforge.rundir import RunDir
 from ganforge.train.callbacks import Callback
 from ganforge.train.checkpoint import checkpoint_path, list_checkpoints, load_checkpoint, save_checkpoint
-from ganforge.game.games import GAN_SCALARS, Play
 from ganforge.train.distributed import (
     DistInfo,
     all_reduce_max_,
