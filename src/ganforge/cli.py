@@ -275,6 +275,9 @@ def evaluate(target: str, metrics: str | None, n: int | None, seed: int, feature
                         feature space between --n samples of the EMA generator and the run's data
       a folder of PNG/JPEG samples, or a .npy / .npz array of samples (uint8 0..255, or floats
                         in [-1, 1] as `ganforge sample` writes; NCHW, NHWC or NHW): needs --real
+      a table run       fidelity (column shapes, pair trends, coverage) against its training rows;
+                        with --real TEST.csv also utility (TSTR) and privacy (DCR, NNDR, membership
+                        inference) against those held-out rows
 
     \b
     Examples:
@@ -296,6 +299,14 @@ def evaluate(target: str, metrics: str | None, n: int | None, seed: int, feature
         import torch
 
         torch.set_num_threads(threads)
+    from ganforge.tabular.evaluation import evaluate_table_run, is_table_run
+
+    if is_table_run(target):  # fidelity, utility and privacy of a synthetic table
+        if metrics or features or floor or heldout or real_path or real_set:
+            raise CLIError("a table run takes --real TEST.csv (held-out real rows), --n, --seed and --out; "
+                           "--metrics, --features, --floor, --heldout, --real-path and --real-set are for images")
+        click.echo(json.dumps(evaluate_table_run(target, real=real, n=n, seed=seed, out=out), indent=1))
+        return
     params = dict(parse_override(text) for text in real_set)
     if real_path is not None:
         params["path"] = real_path

@@ -139,6 +139,20 @@ class GuardConfig(Section):
     cost_limit: PositiveFloat = 1.0e6  # |J(D)| or |J(G)| above this counts as divergence
 
 
+class PrivacyConfig(Section):
+    """Differentially private training of the discriminator, the only player that sees real examples
+    (DP-SGD: Abadi et al. 2016; the DP-GAN of Beaulieu-Jones et al. 2019): per-example clipping and
+    Gaussian noise (Opacus), real examples drawn by Poisson sampling, (epsilon, delta) accounted over
+    every discriminator step taken and cross-checked with a second accountant (dp-accounting)."""
+
+    epsilon: PositiveFloat  # the target: training stops before the spent epsilon would pass it
+    delta: Annotated[float, Field(gt=0, lt=1)] = 1.0e-5  # usually below 1 / (number of examples)
+    max_grad_norm: PositiveFloat = 1.0  # each example's gradient is clipped to this L2 norm
+    # the noise's standard deviation over max_grad_norm; None: the smallest that spends epsilon over
+    # train.steps x train.n_critic discriminator steps
+    noise_multiplier: PositiveFloat | None = None
+
+
 class TrainConfig(Section):
     """The training loop: steps, batch, seed, update order, EMA, logging, checkpoints, execution."""
 
@@ -174,6 +188,8 @@ class TrainConfig(Section):
     # the equilibrium analysis of the players (as `ganforge analyze`: gradients, Hessians, game Jacobian)
     # every N steps into analysis.jsonl, shown over training by the report (0: never)
     analyze_every: NonNegInt = 0
+    # differential privacy of the discriminator's training (DP-SGD); None: off
+    privacy: PrivacyConfig | None = None
 
 
 # Fields of ``train`` that do not change the trajectory: a run may be resumed with other values.

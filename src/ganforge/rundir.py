@@ -57,6 +57,8 @@ ANALYSIS = "analysis.json"
 ANALYSIS_LOG = "analysis.jsonl"
 REPORT = "report.html"
 LOCK = ".ganforge.lock"
+# a table given to the Python API as a data frame (TableSynthesizer.fit), kept for resume and eval
+TRAINING_TABLE = "training_table.parquet"
 SUPERSEDED_PREFIX = "superseded-"
 
 RUN_FORMAT = "ganforge-run"
@@ -244,6 +246,11 @@ class RunDir:
         return self.path / DATA
 
     @property
+    def training_table_path(self) -> Path:
+        """The training rows of a table given as a data frame (the Python API writes them here)."""
+        return self.path / TRAINING_TABLE
+
+    @property
     def metrics_path(self) -> Path:
         return self.path / METRICS
 
@@ -317,7 +324,7 @@ class RunDir:
         if not self.path.is_dir():
             return []
         return sorted(p.name for p in self.path.iterdir()
-                      if p.name != LOCK and not p.name.startswith(SUPERSEDED_PREFIX)
+                      if p.name not in (LOCK, TRAINING_TABLE) and not p.name.startswith(SUPERSEDED_PREFIX)
                       and not (p.name.startswith(".") and p.name.endswith(".tmp")))
 
     def require(self) -> RunDir:

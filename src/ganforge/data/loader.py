@@ -41,6 +41,9 @@ class BatchLoader:
         self._epoch_state: Tensor | None = None  # generator state before this epoch's permutation
         self._perm: Tensor | None = None
         self._pos = 0
+        # Poisson sampling (differential privacy): each example joins a batch independently with this
+        # probability, so batches vary in size around batch_size; None: shuffled epochs
+        self.poisson_rate: float | None = None
 
     def _new_epoch(self) -> None:
         self._epoch_state = self.generator.get_state()
@@ -61,7 +64,12 @@ class BatchLoader:
 
     def next(self) -> tuple[Tensor, Tensor | None]:
         r, w = self.rank, self.world_size
-        if self.dataset.is_finite and not self.dataset.draws_own_batches:
+        if self.poisson_rate is not None:
+            n = len(self.dataset)
+            idx = (torch.rand(n, generator=self.generator) < self.poisson_rate).nonzero().squeeze(1)
+            x = self.dataset.examples[idx]  # type: ignore[index]
+            y = None if self.dataset.labels is None else self.dataset.labels[idx]
+        elif self.dataset.is_finite and not self.dataset.draws_own_batches:
             idx = self._take(self.batch_size)[r::w]
             x = self.dataset.examples[idx]  # type: ignore[index]
             y = None if self.dataset.labels is None else self.dataset.labels[idx]
@@ -69,13 +77,14 @@ class BatchLoader:
             x, y = self.dataset.sample(self.batch_size, self.generator)
             x, y = x[r::w], (None if y is None else y[r::w])
         if getattr(self.dataset, "hflip", False):  # random horizontal flips, drawn for the global batch
-            flip = (torch.rand(self.batch_size, generator=self.generator) < 0.5)[r::w]
+            drawn = x.shape[0] if self.poisson_rate is not None else self.batch_size
+            flip = (torch.rand(drawn, generator=self.generator) < 0.5)[r::w]
             x = torch.where(flip.view(-1, *([1] * (x.dim() - 1))), x.flip(-1), x)
         x = x.to(self.device, non_blocking=True)
         return x, (None if y is None else y.to(self.device, non_blocking=True))
 
     def state_dict(self) -> dict[str, Any]:
-        if self.dataset.is_finite and self._epoch_state is not None:
+        if self.dataset.is_finite and self._epoch_state is not None and self.poisson_rate is None:
             return {"generator": self._epoch_state.clone(), "pos": self._pos, "started": True,
                     "generator_now": self.generator.get_state()}
         return {"generator": self.generator.get_state(), "pos": 0, "started": False}

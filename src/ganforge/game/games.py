@@ -167,7 +167,9 @@ class DiscriminatorPass(nn.Module):
                 ) -> tuple[Tensor, Tensor, dict[str, Tensor], dict[str, Tensor]]:
         # real: (n, ...), fake: (m, ...) -> d_real (n,), d_fake (m,), aux dicts
         D = self.discriminator
-        if getattr(D, "batch_coupled", False) or real.shape[0] != fake.shape[0]:
+        # one pass also when the sizes differ (Poisson-sampled real batches of DP-SGD, whose per-example
+        # gradients must come from one pass: train/privacy.py); labels are shared only at equal sizes
+        if getattr(D, "batch_coupled", False) or (y is not None and real.shape[0] != fake.shape[0]):
             (d_real, aux_r), (d_fake, aux_f) = self._run(real, y), self._run(fake, y)
             return d_real, d_fake, aux_r, aux_f
         n = real.shape[0]

@@ -7,9 +7,9 @@
 
 Underneath it is ``ganforge train tabular`` into a run directory (config.yaml, checkpoints, data.json,
 metrics, report), so everything the command line does works on it, and ``TableSynthesizer.load(dir)``
-reads it back. A data frame given to ``fit`` is written into the run directory (``data/table.parquet``)
-so that the run can be resumed and evaluated: the run directory then holds the training rows, and is
-as private as they are.
+reads it back. A data frame given to ``fit`` is written into the run directory
+(``training_table.parquet``) so that the run can be resumed and evaluated: the run directory then
+holds the training rows, and is as private as they are.
 """
 
 from __future__ import annotations
@@ -66,12 +66,13 @@ class TableSynthesizer:
         """Train on ``data`` (a data frame, or a CSV / Parquet file); returns self."""
         from ganforge.run import load_generator, train  # noqa: PLC0415
         from ganforge.io import atomic_open  # noqa: PLC0415
+        from ganforge.rundir import RunDir  # noqa: PLC0415
 
         out = Path(self.out) if self.out is not None else Path(tempfile.mkdtemp(prefix="ganforge-table-"))
         if isinstance(data, pd.DataFrame):
             if data.empty:
                 raise GanforgeError("fit: the data frame has 0 rows")
-            path = out / "data" / "table.parquet"
+            path = RunDir(out).training_table_path
             with atomic_open(path, "wb") as f:
                 data.to_parquet(f, index=False)
         else:

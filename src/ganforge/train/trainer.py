@@ -18,6 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -117,6 +118,7 @@ class Trainer:
         self._resumed = False
         self._stop_signal: int | None = None
         self._previous_handlers: dict[int, object] = {}
+        self.privacy: Any = None  # train/privacy.DifferentialPrivacy when train.privacy is set
 
     # -- stopping on a signal --------------------------------------------------------------------
 
@@ -206,7 +208,14 @@ class Trainer:
                 exp.players[name] = convert_sync_batch_norm(exp.players[name], self.device)
         self.state = TrainState.create(cfg, exp.players, loader, prior=exp.prior, n_classes=exp.dataset.n_classes,
                                        device=self.device, sampler=game.sampler, update_rule=rule)
+        if cfg.train.privacy is not None:  # DP-SGD on D: per-example hooks, the DP optimizer, Poisson batches
+            from ganforge.train.privacy import DifferentialPrivacy, check_privacy  # noqa: PLC0415
+
+            check_privacy(cfg, exp, rule, self.world_size)
+            self.privacy = DifferentialPrivacy(cfg, exp, self.state, loader, self.run_dir if self.rank == 0 else None)
         self._resume()
+        if self.privacy is not None:
+            self.privacy.resume()
         # What the game calls: DDP wrappers when distributed (gradients averaged across processes).
         calls = {name: wrap(m, self.dist, self.device) for name, m in game.call_modules(exp.players).items()}
         self.play = Play(players=exp.players, calls=calls, loader=loader, prior=exp.prior, rng=self.state.rng,
@@ -411,11 +420,16 @@ class Trainer:
         counts = {name: 0 for name in per_step}
         n_g = 0
         t0 = time.perf_counter()
+        privacy = self.privacy
         while s.step < cfg.steps:
+            if privacy is not None and not privacy.can_step():
+                break  # the target epsilon is reached: the run ends here, with a checkpoint
             self._set_lrs(s)
             want_norms = (s.step + 1) % cfg.log_every == 0
             norms = self.train_step(s, sums, want_norms)
             s.step += 1
+            if privacy is not None:
+                privacy.took_step()
             n_g += 1
             for name, k in per_step.items():
                 counts[name] += k
@@ -434,6 +448,9 @@ class Trainer:
                     scalars[f"lr_{game.short(name)}"] = opt.param_groups[0]["lr"]
                 elapsed = time.perf_counter() - t0
                 scalars["steps_per_sec"] = n_g / elapsed if elapsed > 0 else 0.0
+                if privacy is not None:
+                    scalars["epsilon"] = max(privacy.ledger.epsilon().values())
+                    privacy.write(margin_steps=cfg.log_every * cfg.n_critic)
                 sums.zero_()
                 n_g = 0
                 counts = dict.fromkeys(counts, 0)
@@ -454,6 +471,10 @@ class Trainer:
                     cb.on_checkpoint(self, s)
             if s.step < cfg.steps and self._stop_requested(scalars is not None):
                 self._stop(s, at_checkpoint)
+        if privacy is not None:
+            if privacy.stop_reason is not None and s.step % cfg.checkpoint_every:
+                self.save(s)  # the step the budget allowed
+            privacy.write(margin_steps=0, clean=True)
         s.refresh_ema_statistics()  # the final EMA generator is ready to sample from
         for cb in self.callbacks:
             cb.on_fit_end(self, s)

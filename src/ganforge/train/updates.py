@@ -80,13 +80,29 @@ class Steps:
     def clear_grads(self, player: str) -> None:
         """``zero_grad(set_to_none=True)`` without the optimizer's per-call hooks and profiling
         wrapper, which cost about 50 us a call on ring8 (bench/README.md)."""
+        opt = self.optimizers[player]
+        if getattr(opt, "per_example", False):  # DP-SGD (train/privacy.py): per-example gradients too
+            opt.zero_grad(set_to_none=True)
+            return
         for p in self.all_params(player):
             p.grad = None
 
     def backward(self, player: str, loss: Tensor) -> None:
         """The gradient of ``loss`` with respect to ``player``'s parameters, in their ``.grad``."""
         self.clear_grads(player)
-        loss.backward()
+        # a DP player's per-example hooks (train/privacy.py) stay quiet in the other players' backward
+        quiet = [opt.hooks for name, opt in self.optimizers.items()
+                 if name != player and getattr(opt, "per_example", False)]
+        if not quiet:
+            loss.backward()
+            return
+        for hooks in quiet:
+            hooks.disable_hooks()
+        try:
+            loss.backward()
+        finally:
+            for hooks in quiet:
+                hooks.enable_hooks()
 
     def set_grads(self, player: str, params: list[torch.nn.Parameter], grads: tuple[Tensor | None, ...]) -> None:
         for p, g in zip(params, grads, strict=True):
