@@ -424,6 +424,15 @@ def render_report(run_dir: str | Path) -> str:
     uri = _timeline_figure(run)
     parts.append(_img(uri, "diagnostics timeline") if uri else '<p class="note">No diagnostics yet.</p>')
 
+    if cfg.data.name == "table":  # fidelity, utility and privacy instead of samples and raw metrics
+        from ganforge.report.table import table_sections  # noqa: PLC0415
+
+        parts += table_sections(run.eval, str(run.dir))
+        from ganforge.report.equilibrium import equilibrium_section  # noqa: PLC0415
+
+        parts += equilibrium_section(run)
+        parts += ["<h2>Config</h2>", f"<pre>{_esc(cfg.to_yaml())}</pre>"]
+        return _page(f"ganforge report: {run.name}", "\n".join(p for p in parts if p))
     parts.append("<h2>Samples over training</h2>")
     uri, caption = _samples_figure(run, snaps)
     parts.append((_img(uri, "samples over training") if uri else "") + f'<p class="note">{_esc(caption)}</p>')

@@ -91,17 +91,19 @@ class TableDataset(_Encoded):
         max_modes: the mixture's most components per column.
         conditional: CTGAN's conditional vector and training-by-sampling (needs a discrete column).
         seed: the encoding's seed (the mixtures, the sampled modes).
+        max_columns: wider tables are refused before they are parsed (``data.max_columns``).
     """
 
     def __init__(self, path: str, kinds: dict[str, str] = {},  # noqa: B006  (validated copy from config)
                  id_columns: list[str] = [],  # noqa: B006
                  target: str | None = None, continuous: Continuous = "mode_specific",
                  max_modes: Annotated[int, Field(gt=0, le=100)] = 10, conditional: bool = True,
-                 seed: int = 0):
+                 seed: int = 0, max_columns: Annotated[int, Field(gt=0)] = 1000):
         self.path, self.kinds, self.id_columns, self.target = path, dict(kinds), list(id_columns), target
         self.continuous, self.max_modes, self.conditional, self.seed = continuous, max_modes, conditional, seed
+        self.max_columns = max_columns
         table, self.schema = read_table(path, kinds=self.kinds or None, id_columns=tuple(self.id_columns),
-                                        target=target, where="data.path")
+                                        target=target, max_columns=max_columns, where="data.path")
         self.frame = table
         self.transformer = TableTransformer(self.schema, continuous=continuous, max_modes=max_modes,
                                             seed=seed).fit(table)
@@ -153,7 +155,7 @@ class TableDataset(_Encoded):
     def params(self) -> dict[str, Any]:
         return {"path": self.path, "kinds": self.kinds, "id_columns": self.id_columns, "target": self.target,
                 "continuous": self.continuous, "max_modes": self.max_modes, "conditional": self.conditional,
-                "seed": self.seed}
+                "seed": self.seed, "max_columns": self.max_columns}
 
     def describe(self) -> dict[str, Any]:
         out = super().describe()

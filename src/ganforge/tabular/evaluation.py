@@ -21,6 +21,40 @@ NOTE = ("Distances to the closest record are not a privacy guarantee: tables tha
         "what any attack can learn.")
 
 
+def marginals(real: Any, synthetic: Any, kinds: dict[str, str], bins: int = 20, top: int = 12) -> dict[str, Any]:
+    """Each column's distribution in the real and the synthetic rows, for the report's plots: the ``top``
+    most frequent real categories (the rest pooled as "other"), or ``bins`` histogram bins over the real
+    range; missing cells as their own share."""
+    import numpy as np  # noqa: PLC0415
+    import pandas as pd  # noqa: PLC0415
+
+    out: dict[str, Any] = {}
+    for column, kind in kinds.items():
+        r, f = real[column], synthetic[column]
+        entry: dict[str, Any] = {"kind": kind, "missing": [float(r.isna().mean()), float(f.isna().mean())]}
+        if kind in ("categorical", "boolean"):
+            rs, fs = r.dropna().astype(str), f.dropna().astype(str)
+            labels = list(rs.value_counts().index[:top])
+            rc, fc = rs.value_counts(normalize=True), fs.value_counts(normalize=True)
+            entry["labels"] = labels + (["other"] if rs.nunique() > top else [])
+            entry["real"] = [float(rc.get(v, 0.0)) for v in labels]
+            entry["synthetic"] = [float(fc.get(v, 0.0)) for v in labels]
+            if rs.nunique() > top:
+                entry["real"].append(float(1 - sum(entry["real"])))
+                entry["synthetic"].append(float(max(0.0, 1 - sum(entry["synthetic"]))))
+        else:
+            to_num = (lambda s: pd.to_datetime(s).astype("int64")) if kind == "datetime" else \
+                (lambda s: pd.to_numeric(s, errors="coerce"))
+            rv, fv = to_num(r.dropna()).to_numpy(float), to_num(f.dropna()).to_numpy(float)
+            lo, hi = (float(rv.min()), float(rv.max())) if len(rv) else (0.0, 1.0)
+            edges = np.linspace(lo, hi if hi > lo else lo + 1, bins + 1)
+            entry["edges"] = edges.tolist()
+            entry["real"] = (np.histogram(rv, edges)[0] / max(len(rv), 1)).tolist()
+            entry["synthetic"] = (np.histogram(np.clip(fv, lo, hi), edges)[0] / max(len(fv), 1)).tolist()
+        out[column] = entry
+    return out
+
+
 def is_table_run(target: str | Path) -> bool:
     """Whether ``target`` is a run directory whose data is a table (its data.json says so)."""
     import json  # noqa: PLC0415
@@ -66,6 +100,7 @@ def evaluate_table_run(run_dir: str | Path, real: str | None = None, n: int | No
                      "n_holdout": None if holdout is None else len(holdout), "holdout": real, "seed": seed,
                      "target": schema.target},
         **result,
+        "marginals": marginals(training, synthetic, schema.kinds),
         "note": NOTE,
     }
     accounting = run.path / "privacy.json"
