@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import types
+import typing
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,10 @@ def _leaf_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
         sub = field.annotation
         if isinstance(sub, type) and issubclass(sub, BaseModel) and not issubclass(sub, Component):
             out += _leaf_paths(sub, f"{prefix}{name}.")
+        elif typing.get_origin(sub) in (typing.Union, types.UnionType) and any(
+                isinstance(a, type) and issubclass(a, BaseModel) for a in typing.get_args(sub)):
+            section = next(a for a in typing.get_args(sub) if isinstance(a, type) and issubclass(a, BaseModel))
+            out += [prefix + name, *_leaf_paths(section, f"{prefix}{name}.")]  # an optional section
         else:
             out.append(prefix + name)
     return out

@@ -18,8 +18,10 @@ from ganforge.game.games import GAMES, Game, GameParts
 from ganforge.io import available_memory_bytes
 from ganforge.models import DISCRIMINATORS, GENERATORS
 
-_G_CONTEXT = {"latent_dim": 0, "out_shape": (), "n_classes": 0}
-_D_CONTEXT = {"in_shape": (), "n_classes": 0}
+# what a player is built with besides its config parameters (``layout``: a table's encoding, given by
+# the data to the players that take it: data_context)
+_G_CONTEXT = {"latent_dim": 0, "out_shape": (), "n_classes": 0, "layout": None}
+_D_CONTEXT = {"in_shape": (), "n_classes": 0, "layout": None}
 # the kinds of players a game may name (Game.player_kinds), each with its registry and build context
 _PLAYER_KINDS = {"generator": (GENERATORS, _G_CONTEXT), "discriminator": (DISCRIMINATORS, _D_CONTEXT)}
 

@@ -55,6 +55,7 @@ WARNINGS = "events.jsonl"
 EVAL = "eval.json"
 ANALYSIS = "analysis.json"
 ANALYSIS_LOG = "analysis.jsonl"
+PRIVACY = "privacy.json"  # the spent differential-privacy budget (train.privacy)
 REPORT = "report.html"
 LOCK = ".ganforge.lock"
 # a table given to the Python API as a data frame (TableSynthesizer.fit), kept for resume and eval
@@ -65,7 +66,7 @@ RUN_FORMAT = "ganforge-run"
 DATA_VERSION = 1
 
 #: files of a run's results: an earlier run's copies would mix with a fresh start's
-RESULT_FILES = (METRICS, SAMPLES, TENSORBOARD, DIAGNOSTICS, WARNINGS, EVAL, ANALYSIS, ANALYSIS_LOG, REPORT)
+RESULT_FILES = (METRICS, SAMPLES, TENSORBOARD, DIAGNOSTICS, WARNINGS, EVAL, ANALYSIS, ANALYSIS_LOG, REPORT, PRIVACY)
 
 
 class RunDirError(GanforgeError):
@@ -244,6 +245,11 @@ class RunDir:
     @property
     def data_path(self) -> Path:
         return self.path / DATA
+
+    @property
+    def privacy_path(self) -> Path:
+        """privacy.json: the differential-privacy budget a run has spent (train/privacy.py)."""
+        return self.path / PRIVACY
 
     @property
     def training_table_path(self) -> Path:
@@ -526,6 +532,6 @@ def regular_file(path: Path, what: str = "file") -> Path:
     return path
 
 
-__all__ = ["ANALYSIS", "ANALYSIS_LOG", "CHECKPOINTS", "CONFIG", "DATA", "EVAL", "LOCK", "METRICS", "REPORT", "RESULT_FILES", "RUN_FORMAT",
+__all__ = ["ANALYSIS", "ANALYSIS_LOG", "CHECKPOINTS", "CONFIG", "DATA", "EVAL", "LOCK", "METRICS", "PRIVACY", "REPORT", "RESULT_FILES", "RUN_FORMAT",
            "SAMPLES", "RunDir", "RunDirError", "RunLock", "check_output_path", "describe_dataset",
            "recorded_dataset", "regular_file"]

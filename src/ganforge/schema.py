@@ -187,10 +187,30 @@ def _section(model: type[BaseModel], path: str) -> list[dict[str, Any]]:
         if isinstance(sub, type) and issubclass(sub, BaseModel) and not issubclass(sub, Component):
             rows += _section(sub, where)
             continue
+        optional = _optional_section(sub)
+        if optional is not None:  # an optional section (train.privacy): the row, then its fields
+            rows.append({"path": where, "type": f"{optional.__name__} or null", "default": _show(None),
+                         "meaning": field.description or comments.get(name, "")})
+            rows += _section(optional, where)
+            continue
         default = field.get_default(call_default_factory=True)
         rows.append({"path": where, "type": type_name(sub, list(field.metadata)),
-                     "default": _show(default), "meaning": field.description or comments.get(name, "")})
+                     "default": "required" if field.is_required() else _show(default), "meaning": field.description or comments.get(name, "")})
     return rows
+
+
+def _optional_section(ann: Any) -> type[BaseModel] | None:
+    """``S`` for an annotation ``S | None`` whose ``S`` is a section, else None."""
+    import types  # noqa: PLC0415
+    import typing  # noqa: PLC0415
+
+    if typing.get_origin(ann) not in (typing.Union, types.UnionType):
+        return None
+    args = [a for a in typing.get_args(ann) if a is not type(None)]
+    if len(args) == 1 and isinstance(args[0], type) and issubclass(args[0], BaseModel) \
+            and not issubclass(args[0], Component):
+        return args[0]
+    return None
 
 
 def sections() -> dict[str, dict[str, Any]]:

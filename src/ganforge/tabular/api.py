@@ -64,8 +64,8 @@ class TableSynthesizer:
 
     def fit(self, data: pd.DataFrame | str | Path) -> TableSynthesizer:
         """Train on ``data`` (a data frame, or a CSV / Parquet file); returns self."""
-        from ganforge.run import load_generator, train  # noqa: PLC0415
         from ganforge.io import atomic_open  # noqa: PLC0415
+        from ganforge.run import load_generator, train  # noqa: PLC0415
         from ganforge.rundir import RunDir  # noqa: PLC0415
 
         out = Path(self.out) if self.out is not None else Path(tempfile.mkdtemp(prefix="ganforge-table-"))

@@ -94,11 +94,17 @@ class TableDataset(_Encoded):
         max_columns: wider tables are refused before they are parsed (``data.max_columns``).
     """
 
-    def __init__(self, path: str, kinds: dict[str, str] = {},  # noqa: B006  (validated copy from config)
-                 id_columns: list[str] = [],  # noqa: B006
-                 target: str | None = None, continuous: Continuous = "mode_specific",
-                 max_modes: Annotated[int, Field(gt=0, le=100)] = 10, conditional: bool = True,
-                 seed: int = 0, max_columns: Annotated[int, Field(gt=0)] = 1000):
+    def __init__(self,
+                 path: str,  # the CSV or Parquet file (a header row names the columns)
+                 kinds: dict[str, str] = {},  # noqa: B006  column -> continuous|integer|categorical|boolean|datetime, over the inferred
+                 id_columns: list[str] = [],  # noqa: B006  columns left out of the model (row ids)
+                 target: str | None = None,  # a label column (kept; eval's TSTR predicts it)
+                 continuous: Continuous = "mode_specific",  # numerical columns: CTGAN's mixtures, quantile or minmax
+                 max_modes: Annotated[int, Field(gt=0, le=100)] = 10,  # most mixture components per column
+                 conditional: bool = True,  # CTGAN's conditional vector and training-by-sampling
+                 seed: int = 0,  # the encoding's seed (mixtures, sampled modes)
+                 max_columns: Annotated[int, Field(gt=0)] = 1000,  # wider tables are refused before parsing
+                 ):
         self.path, self.kinds, self.id_columns, self.target = path, dict(kinds), list(id_columns), target
         self.continuous, self.max_modes, self.conditional, self.seed = continuous, max_modes, conditional, seed
         self.max_columns = max_columns

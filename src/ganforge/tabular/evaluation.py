@@ -59,7 +59,9 @@ def is_table_run(target: str | Path) -> bool:
     """Whether ``target`` is a run directory whose data is a table (its data.json says so)."""
     import json  # noqa: PLC0415
 
-    path = Path(target) / "data.json"
+    from ganforge.rundir import RunDir  # noqa: PLC0415
+
+    path = RunDir(target).data_path
     try:
         return path.is_file() and "table" in json.loads(path.read_text())
     except (OSError, ValueError):
@@ -103,10 +105,10 @@ def evaluate_table_run(run_dir: str | Path, real: str | None = None, n: int | No
         "marginals": marginals(training, synthetic, schema.kinds),
         "note": NOTE,
     }
-    accounting = run.path / "privacy.json"
+    accounting = run.privacy_path
     if accounting.is_file():
         import json  # noqa: PLC0415
 
         record["differential_privacy"] = json.loads(accounting.read_text())
-    write_json_atomic(Path(out) if out is not None else run.path / "eval.json", record)
+    write_json_atomic(Path(out) if out is not None else run.eval_path, record)
     return record

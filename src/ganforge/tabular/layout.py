@@ -62,7 +62,7 @@ class TableLayout:
                              for c in self.discrete]}
 
     @classmethod
-    def from_dict(cls, d: Any, where: str = "data.json") -> TableLayout:
+    def from_dict(cls, d: Any, where: str = "the run's data description") -> TableLayout:
         try:
             spans = tuple(Span(str(c), k, int(st), int(w), r) for c, k, st, w, r in d["spans"])
             discrete = tuple(DiscreteColumn(str(c), int(st), int(w), tuple(str(v) for v in cats),

@@ -37,8 +37,8 @@ class TableGenerator(nn.Module):
     """
 
     def __init__(self, latent_dim: int, out_shape: tuple[int, ...], n_classes: int = 0,
-                 widths: list[Width] = [256, 256],  # noqa: B006  (validated copy from config)
-                 tau: Annotated[float, Field(gt=0)] = 0.2,
+                 widths: list[Width] = [256, 256],  # noqa: B006  residual blocks' widths (CTGAN: 256, 256)
+                 tau: Annotated[float, Field(gt=0)] = 0.2,  # Gumbel-softmax temperature (CTGAN: 0.2)
                  layout: TableLayout | None = None):
         super().__init__()
         if layout is None:
@@ -102,9 +102,10 @@ class TableDiscriminator(nn.Module):
         return {}
 
     def __init__(self, in_shape: tuple[int, ...], n_classes: int = 0,
-                 widths: list[Width] = [256, 256],  # noqa: B006
-                 pack: Annotated[int, Field(gt=0)] = 10,
-                 dropout: Annotated[float, Field(ge=0, lt=1)] = 0.5):
+                 widths: list[Width] = [256, 256],  # noqa: B006  hidden layers' widths (CTGAN: 256, 256)
+                 pack: Annotated[int, Field(gt=0)] = 10,  # rows judged together (PacGAN; CTGAN: 10)
+                 dropout: Annotated[float, Field(ge=0, lt=1)] = 0.5,  # after each hidden layer (CTGAN: 0.5)
+                 ):
         super().__init__()
         self.in_shape, self.n_classes, self.pack = tuple(in_shape), n_classes, pack
         self.batch_coupled = pack > 1

@@ -36,11 +36,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from ganforge.errors import ConfigError
 from ganforge.io import write_json_atomic
+from ganforge.rundir import RunDir
 
 NOT_COVERED = ("epsilon covers the discriminator's training steps; the data's encoding (a table's column ranges "
                "and category sets, and its mode-specific mixtures) is fitted on the data without noise and is "
@@ -170,7 +170,7 @@ class DifferentialPrivacy:
         if sigma is None:
             sigma = float(get_noise_multiplier(target_epsilon=p.epsilon, target_delta=p.delta, sample_rate=q,
                                                steps=planned, accountant="rdp", epsilon_tolerance=0.005))
-        self.path = None if run_dir is None else Path(run_dir) / "privacy.json"
+        self.path = None if run_dir is None else RunDir(run_dir).privacy_path
         self.ledger = PrivacyLedger(sigma, q, p.delta, p.epsilon, p.max_grad_norm)
         self.n_critic = cfg.train.n_critic
         D: nn.Module = experiment.players["discriminator"]

@@ -214,7 +214,7 @@ class Trainer:
             check_privacy(cfg, exp, rule, self.world_size)
             self.privacy = DifferentialPrivacy(cfg, exp, self.state, loader, self.run_dir if self.rank == 0 else None)
         self._resume()
-        if self.privacy is not None:
+        if self.privacy is not None and self._resumed:  # a fresh start spends from 0 (old results move aside)
             self.privacy.resume()
         # What the game calls: DDP wrappers when distributed (gradients averaged across processes).
         calls = {name: wrap(m, self.dist, self.device) for name, m in game.call_modules(exp.players).items()}
