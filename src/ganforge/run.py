@@ -301,7 +301,8 @@ def load_run(run_dir: str | Path, ema: bool = True, device: str | torch.device =
     if ema and state.get("ema_generator") is not None and state.get("ema_statistics") != "standing":
         # a checkpoint written before issue 11: its EMA copy holds the raw G's batch-norm statistics;
         # measure the EMA weights' own, as the trainer now does before every checkpoint
-        standing_statistics(exp.generator, StandingStatistics.for_config(cfg, exp.prior, exp.dataset.n_classes, device))
+        standing_statistics(exp.generator, StandingStatistics.for_config(
+            cfg, exp.prior, exp.dataset.n_classes, device, getattr(exp.dataset, "label_probs", None)))
     return LoadedRun(cfg, exp, int(state["step"]), path)
 
 

@@ -351,3 +351,29 @@ def test_adult_subsample_round_trip_loses_only_clipped_tails():
         # the only loss: values beyond 3.96 sigma of their sampled mode (heavy tails: capital-gain)
         assert np.all(np.abs(enc[wrong, start]) >= np.float32(ALPHA_CLIP)), col
         assert wrong.mean() < 0.02, (col, wrong.mean())
+
+
+def test_point_masses_are_modes_of_their_own_decoded_exactly():
+    """A value holding >= point_mass of a column (a zero-inflated column, like Adult's capital-gain) is a
+    mode of width zero: whatever the value span says, that mode decodes to the value itself."""
+    rng = np.random.default_rng(0)
+    n = 4000
+    gain = np.where(rng.random(n) < 0.7, 0, np.round(rng.lognormal(8, 1, n))).astype(np.int64)
+    frame = pd.DataFrame({"gain": gain, "g": rng.choice(["a", "b"], n)})
+    frame, schema = read_table(frame)
+    t = TableTransformer(schema, point_mass=0.1, seed=0).fit(frame)
+    enc = t._fitted()[0].encoder
+    assert len(enc.points) == 1 and len(enc.means) >= 1
+    x = t.transform(frame)
+    pd.testing.assert_series_equal(t.inverse_transform(x)["gain"], frame["gain"])
+    span = next(s for s in t.spans if s.role == "mode")
+    value = next(s for s in t.spans if s.role == "value")
+    block = x.copy()
+    block[:, value.start] = rng.uniform(-1, 1, n)  # any value span
+    block[:, span.start : span.start + span.width] = 0
+    block[:, span.start] = 1  # the point mass's mode
+    assert (t.inverse_transform(block)["gain"] == 0).all()
+    again = TableTransformer.from_state_dict(schema, json.loads(json.dumps(t.state_dict())))
+    assert np.array_equal(again.transform(frame), x)
+    without = TableTransformer(schema, seed=0).fit(frame)  # CTGAN's encoding: no point masses
+    assert len(without._fitted()[0].encoder.points) == 0

@@ -101,18 +101,21 @@ class TableDataset(_Encoded):
                  target: str | None = None,  # a label column (kept; eval's TSTR predicts it)
                  continuous: Continuous = "mode_specific",  # numerical columns: CTGAN's mixtures, quantile or minmax
                  max_modes: Annotated[int, Field(gt=0, le=100)] = 10,  # most mixture components per column
+                 # a value holding at least this share of a numeric column is a mode of its own, decoded exactly
+                 point_mass: Annotated[float, Field(ge=0, le=1)] = 0.0,
                  conditional: bool = True,  # CTGAN's conditional vector and training-by-sampling
                  seed: int = 0,  # the encoding's seed (mixtures, sampled modes)
                  max_columns: Annotated[int, Field(gt=0)] = 1000,  # wider tables are refused before parsing
                  ):
         self.path, self.kinds, self.id_columns, self.target = path, dict(kinds), list(id_columns), target
         self.continuous, self.max_modes, self.conditional, self.seed = continuous, max_modes, conditional, seed
+        self.point_mass = point_mass
         self.max_columns = max_columns
         table, self.schema = read_table(path, kinds=self.kinds or None, id_columns=tuple(self.id_columns),
                                         target=target, max_columns=max_columns, where="data.path")
         self.frame = table
         self.transformer = TableTransformer(self.schema, continuous=continuous, max_modes=max_modes,
-                                            seed=seed).fit(table)
+                                            seed=seed, point_mass=point_mass).fit(table)
         self.layout = TableLayout(self.transformer.output_width, tuple(self.transformer.spans),
                                   tuple(self.transformer.discrete))
         self.examples = torch.from_numpy(np.ascontiguousarray(self.transformer.transform(table), dtype=np.float32))
@@ -160,7 +163,8 @@ class TableDataset(_Encoded):
 
     def params(self) -> dict[str, Any]:
         return {"path": self.path, "kinds": self.kinds, "id_columns": self.id_columns, "target": self.target,
-                "continuous": self.continuous, "max_modes": self.max_modes, "conditional": self.conditional,
+                "continuous": self.continuous, "max_modes": self.max_modes, "point_mass": self.point_mass,
+                "conditional": self.conditional,
                 "seed": self.seed, "max_columns": self.max_columns}
 
     def describe(self) -> dict[str, Any]:

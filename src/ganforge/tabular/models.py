@@ -34,7 +34,12 @@ class TableGenerator(nn.Module):
     ``layout`` comes from the data (the table's encoding), never from the config. ``tau`` is the
     Gumbel-softmax temperature (CTGAN: 0.2). ``condition_logits`` holds, after each call, the logits
     of every discrete column's block (N, n_classes): the ctgan game's cross-entropy reads it.
+
+    ``stochastic``: the Gumbel noise (which also samples the categories when sampling) comes from the
+    global random stream, which the trainer checkpoints and ``TrainedGenerator`` seeds per batch.
     """
+
+    stochastic = True
 
     def __init__(self, latent_dim: int, out_shape: tuple[int, ...], n_classes: int = 0,
                  widths: list[Width] = [256, 256],  # noqa: B006  residual blocks' widths (CTGAN: 256, 256)

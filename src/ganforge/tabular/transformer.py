@@ -137,23 +137,36 @@ class _ValueEncoder:
 
 
 class _ModeSpecific(_ValueEncoder):
-    """CTGAN's mode-specific normalization (see the module docstring)."""
+    """CTGAN's mode-specific normalization (see the module docstring), with point masses: values that
+    hold at least ``point_mass`` of the column (Adult's capital-gain 0, hours-per-week 40) are modes of
+    their own, of width zero, decoded exactly (``points``, before the mixture's modes in the one-hot)."""
 
     method = "mode_specific"
 
-    def __init__(self, max_modes: int, weight_threshold: float, seed: int, max_iter: int):
+    def __init__(self, max_modes: int, weight_threshold: float, seed: int, max_iter: int, point_mass: float = 0.0):
         self.max_modes, self.weight_threshold, self.seed, self.max_iter = max_modes, weight_threshold, seed, max_iter
+        self.point_mass = point_mass
         self.means = self.stds = self.weights = np.zeros(0)
+        self.points = np.zeros(0)
 
     @property
     def width(self) -> int:  # type: ignore[override]
-        return 1 + len(self.means)
+        return 1 + len(self.points) + len(self.means)
 
     def fit(self, z: np.ndarray, rng: np.random.Generator) -> None:
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.mixture import BayesianGaussianMixture
         from threadpoolctl import threadpool_limits
 
+        self.points = np.zeros(0)
+        if self.point_mass > 0 and len(z):
+            values, counts = np.unique(z, return_counts=True)
+            self.points = values[counts >= self.point_mass * len(z)].astype(np.float64)
+            if len(self.points):
+                z = z[~np.isin(z, self.points)]
+        if len(self.points) and len(z) == 0:  # only point masses: no mixture
+            self.means = self.stds = self.weights = np.zeros(0)
+            return
         sample = _subsample(z, rng)
         if len(sample) < 2 or np.ptp(sample) == 0:
             self.means, self.stds, self.weights = np.array([float(sample.mean())]), np.ones(1), np.ones(1)
@@ -182,34 +195,56 @@ class _ModeSpecific(_ValueEncoder):
         return p / p.sum(axis=1, keepdims=True)
 
     def encode(self, z: np.ndarray, rng: np.random.Generator, out: np.ndarray) -> None:
-        # out: (n, 1 + K) -- alpha, then the one-hot sampled mode
-        n, k_modes = len(z), len(self.means)
-        cum = np.cumsum(self.posterior(z), axis=1)
-        u = rng.random(n)[:, None] * cum[:, -1:]
-        k = np.minimum((cum < u).sum(axis=1), k_modes - 1)
-        out[:, 0] = np.clip((z - self.means[k]) / (4 * self.stds[k]), -ALPHA_CLIP, ALPHA_CLIP)
-        out[np.arange(n), 1 + k] = 1.0
+        # out: (n, 1 + P + K) -- alpha, then the one-hot mode: P point masses, then K mixture modes
+        n, n_points, k_modes = len(z), len(self.points), len(self.means)
+        at_point = np.isin(z, self.points) if n_points else np.zeros(n, bool)
+        rest = ~at_point
+        if n_points:
+            idx = np.searchsorted(self.points, z[at_point])
+            out[np.flatnonzero(at_point), 1 + idx] = 1.0  # alpha stays 0
+        if k_modes and rest.any():
+            zr = z[rest]
+            cum = np.cumsum(self.posterior(zr), axis=1)
+            u = rng.random(len(zr))[:, None] * cum[:, -1:]
+            k = np.minimum((cum < u).sum(axis=1), k_modes - 1)
+            rows = np.flatnonzero(rest)
+            out[rows, 0] = np.clip((zr - self.means[k]) / (4 * self.stds[k]), -ALPHA_CLIP, ALPHA_CLIP)
+            out[rows, 1 + n_points + k] = 1.0
+        elif rest.any():  # values off the point masses in a column that had only point masses
+            nearest = np.abs(z[rest][:, None] - self.points[None, :]).argmin(axis=1)
+            out[np.flatnonzero(rest), 1 + nearest] = 1.0
 
     def decode(self, block: np.ndarray) -> np.ndarray:
+        n_points = len(self.points)
         k = block[:, 1:].argmax(axis=1)
         alpha = np.clip(block[:, 0].astype(np.float64), -1.0, 1.0)
-        return alpha * 4 * self.stds[k] + self.means[k]
+        out = np.empty(len(block), np.float64)
+        point = k < n_points
+        out[point] = self.points[k[point]]
+        km = k[~point] - n_points
+        out[~point] = alpha[~point] * 4 * self.stds[km] + self.means[km] if len(self.means) else 0.0
+        return out
 
     def spans(self, column: str, start: int) -> list[Span]:
-        return [Span(column, "tanh", start, 1, "value"), Span(column, "softmax", start + 1, len(self.means), "mode")]
+        return [Span(column, "tanh", start, 1, "value"),
+                Span(column, "softmax", start + 1, len(self.points) + len(self.means), "mode")]
 
     def state(self) -> dict[str, Any]:
         return {"method": self.method, "means": _floats(self.means), "stds": _floats(self.stds),
-                "weights": _floats(self.weights)}
+                "weights": _floats(self.weights), "points": _floats(self.points)}
 
     def load(self, d: dict[str, Any], v: _Check) -> None:
-        v.keys(d, {"method", "means", "stds", "weights"})
-        means, stds, weights = (v.floats(d[key], key) for key in ("means", "stds", "weights"))
-        if not 1 <= len(means) <= self.max_modes or len(stds) != len(means) or len(weights) != len(means):
-            v.fail(f"means, stds and weights must have the same length, 1..{self.max_modes}")
+        v.keys(d, {"method", "means", "stds", "weights", "points"})
+        means, stds, weights, points = (v.floats(d[key], key) for key in ("means", "stds", "weights", "points"))
+        if len(means) > self.max_modes or len(stds) != len(means) or len(weights) != len(means) \
+                or len(means) + len(points) == 0:
+            v.fail(f"means, stds and weights must have the same length, at most {self.max_modes}, and there must "
+                   "be a mode or a point mass")
         if (stds <= 0).any() or (weights <= 0).any():
             v.fail("stds and weights must be positive")
-        self.means, self.stds, self.weights = means, stds, weights
+        if len(points) and (np.diff(points) <= 0).any():
+            v.fail("points must increase")
+        self.means, self.stds, self.weights, self.points = means, stds, weights, points
 
 
 class _Quantile(_ValueEncoder):
@@ -435,13 +470,15 @@ class TableTransformer:
             often stops before convergence and keeps a wide mode split in two or three (on three
             separated Gaussians: 4-5 modes kept for 5 of 5 seeds tried, 3 once converged, which took
             120-260 iterations); more iterations give fewer, truer modes at a longer fit.
+        point_mass: mode_specific: a value that holds at least this share of a numeric column is a mode
+            of its own, of width zero, decoded exactly (0: none, as CTGAN).
     """
 
     FORMAT = "ganforge-table-transformer"
     VERSION = 1
 
     def __init__(self, schema: TableSchema, continuous: ContinuousMethod = "mode_specific", max_modes: int = 10,
-                 weight_threshold: float = 0.005, seed: int = 0, gmm_max_iter: int = 100):
+                 weight_threshold: float = 0.005, seed: int = 0, gmm_max_iter: int = 100, point_mass: float = 0.0):
         if not isinstance(schema, TableSchema):
             raise TypeError(f"schema must be a TableSchema, got {type(schema).__name__}")
         if continuous not in CONTINUOUS_METHODS:
@@ -457,6 +494,9 @@ class TableTransformer:
         self.schema, self.continuous = schema, continuous
         self.max_modes, self.weight_threshold, self.seed = max_modes, float(weight_threshold), seed
         self.gmm_max_iter = gmm_max_iter
+        if not isinstance(point_mass, (int, float)) or isinstance(point_mass, bool) or not 0 <= point_mass <= 1:
+            raise ConfigError("point_mass", f"must be in [0, 1], got {point_mass!r}")
+        self.point_mass = float(point_mass)
         self._columns: list[_NumericColumn | _DiscreteColumn] | None = None
 
     def _new_columns(self) -> list[_NumericColumn | _DiscreteColumn]:
@@ -467,7 +507,7 @@ class TableTransformer:
             else:
                 encoder: _ValueEncoder = {
                     "mode_specific": lambda: _ModeSpecific(self.max_modes, self.weight_threshold, self.seed,
-                                                           self.gmm_max_iter),
+                                                           self.gmm_max_iter, self.point_mass),
                     "quantile": _Quantile, "minmax": _MinMax}[self.continuous]()
                 cols.append(_NumericColumn(spec, encoder))
         return cols
@@ -573,18 +613,19 @@ class TableTransformer:
         """JSON-able state: the settings, the schema, and each column's learned numbers."""
         return {"format": self.FORMAT, "version": self.VERSION, "continuous": self.continuous,
                 "max_modes": self.max_modes, "weight_threshold": self.weight_threshold, "seed": self.seed,
-                "gmm_max_iter": self.gmm_max_iter, "schema": self.schema.to_dict(), "columns": [c.state() for c in self._fitted()]}
+                "gmm_max_iter": self.gmm_max_iter, "point_mass": self.point_mass, "schema": self.schema.to_dict(),
+                "columns": [c.state() for c in self._fitted()]}
 
     def load_state_dict(self, state: Any, where: str = "transformer state") -> TableTransformer:
         """Load ``state_dict()``'s output; DataError naming the field on anything malformed, on another
         schema, or on other settings."""
         v = _Check(where)
         v.keys(state, {"format", "version", "continuous", "max_modes", "weight_threshold", "seed", "gmm_max_iter",
-                       "schema", "columns"})
+                       "point_mass", "schema", "columns"})
         if state["format"] != self.FORMAT or state["version"] != self.VERSION:
             v.fail(f"format {state['format']!r} version {state['version']!r} is not {self.FORMAT!r} "
                    f"version {self.VERSION}")
-        for key in ("continuous", "max_modes", "weight_threshold", "seed", "gmm_max_iter"):
+        for key in ("continuous", "max_modes", "weight_threshold", "seed", "gmm_max_iter", "point_mass"):
             if state[key] != getattr(self, key) or isinstance(state[key], bool):
                 v.fail(f"{key} is {state[key]!r} but this transformer has {getattr(self, key)!r}")
         schema = TableSchema.from_dict(state["schema"], f"{where}: schema")
@@ -612,7 +653,7 @@ class TableTransformer:
         try:
             t = cls(schema, continuous=state.get("continuous"), max_modes=state.get("max_modes"),
                     weight_threshold=state.get("weight_threshold"), seed=state.get("seed"),
-                    gmm_max_iter=state.get("gmm_max_iter"))
+                    gmm_max_iter=state.get("gmm_max_iter"), point_mass=state.get("point_mass"))
         except ConfigError as e:
             raise DataError(f"{where}: {str(e).removeprefix('config ')}") from None
         return t.load_state_dict(state, where)

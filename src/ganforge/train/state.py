@@ -86,13 +86,17 @@ class StandingStatistics:
     batch_size: int
     device: torch.device
     n_samples: int = STANDING_SAMPLES
+    # the labels' distribution (a table's conditions are drawn with the categories' frequencies when
+    # sampling, and so here); None: uniform over the classes
+    label_probs: Tensor | None = None
 
     @classmethod
-    def for_config(cls, cfg: Config, prior: Any, n_classes: int, device: torch.device | str = "cpu"
-                   ) -> StandingStatistics:
+    def for_config(cls, cfg: Config, prior: Any, n_classes: int, device: torch.device | str = "cpu",
+                   label_probs: Tensor | None = None) -> StandingStatistics:
         """What the trainer uses for a run of ``cfg``: a reader of an older checkpoint (whose EMA copy
         holds G's statistics, no ``ema_statistics`` record) gets the same statistics with this."""
-        return cls(prior, n_classes, cfg.train.seed * 7919 + 2, cfg.train.batch_size, torch.device(device))
+        return cls(prior, n_classes, cfg.train.seed * 7919 + 2, cfg.train.batch_size, torch.device(device),
+                   label_probs=label_probs)
 
 
 @torch.no_grad()
@@ -133,8 +137,12 @@ def standing_statistics(generator: nn.Module, how: StandingStatistics) -> None:
                     # host read of num_batches_tracked that it costs on every pass
                     m.momentum = 1.0 / (i + 1)
                 z = how.prior.sample(how.batch_size, stream, device)  # (batch, latent_dim)
-                y = torch.randint(how.n_classes, (how.batch_size,), generator=stream).to(device) \
-                    if how.n_classes else None
+                if not how.n_classes:
+                    y = None
+                elif how.label_probs is not None:
+                    y = torch.multinomial(how.label_probs, how.batch_size, replacement=True, generator=stream).to(device)
+                else:
+                    y = torch.randint(how.n_classes, (how.batch_size,), generator=stream).to(device)
                 generator(z, y)
     finally:
         for m, momentum in zip(bns, momenta, strict=True):
@@ -181,14 +189,15 @@ class TrainState:
     @classmethod
     def create(cls, cfg: Config, players: dict[str, nn.Module], loader: BatchLoader, prior: Any = None,
                n_classes: int = 0, device: torch.device | str = "cpu", sampler: str | None = "generator",
-               update_rule: Any = None) -> TrainState:
+               update_rule: Any = None, label_probs: Tensor | None = None) -> TrainState:
         """``prior``, ``n_classes`` and ``device`` are what the EMA generator's standing statistics
         draw with; without a prior, its batch norms keep G's statistics as copied at creation."""
         ema = None
         if cfg.train.ema_decay > 0 and sampler is not None:
             ema = copy.deepcopy(players[sampler]).eval()
             ema.requires_grad_(False)
-        standing = None if prior is None else StandingStatistics.for_config(cfg, prior, n_classes, device)
+        standing = None if prior is None else StandingStatistics.for_config(cfg, prior, n_classes, device,
+                                                                             label_probs)
         return cls(
             players=dict(players),
             ema_weights=ema,

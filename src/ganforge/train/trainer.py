@@ -207,7 +207,8 @@ class Trainer:
             for name in list(exp.players):
                 exp.players[name] = convert_sync_batch_norm(exp.players[name], self.device)
         self.state = TrainState.create(cfg, exp.players, loader, prior=exp.prior, n_classes=exp.dataset.n_classes,
-                                       device=self.device, sampler=game.sampler, update_rule=rule)
+                                       device=self.device, sampler=game.sampler, update_rule=rule,
+                                       label_probs=getattr(exp.dataset, "label_probs", None))
         if cfg.train.privacy is not None:  # DP-SGD on D: per-example hooks, the DP optimizer, Poisson batches
             from ganforge.train.privacy import DifferentialPrivacy, check_privacy  # noqa: PLC0415
 
