@@ -7,27 +7,17 @@ from __future__ import annotations
 import gzip
 import itertools
 import math
-import os
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from tabular_shared import shared_data
 
 from ganforge.errors import DataError
 from ganforge.tabular.bayesnet import BayesianNetwork, Variable, bayesian_likelihood
 
-
-def _shared_bn() -> Path | None:
-    """../shared/data/bn, found from GANFORGE_SHARED_DATA or by walking up from this file."""
-    env = os.environ.get("GANFORGE_SHARED_DATA")
-    candidates = [Path(env) / "bn"] if env else []
-    candidates += [p / "shared" / "data" / "bn" for p in Path(__file__).resolve().parents]
-    return next((c for c in candidates if c.is_dir()), None)
-
-
-SHARED_BN = _shared_bn()
+SHARED_BN = shared_data("bn")
 needs_shared = pytest.mark.skipif(SHARED_BN is None, reason="shared/data/bn is absent (tests only)")
 
 # A tiny network, declared out of topological order, C's parents listed as (B, A): the rows must be read

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from tabular_shared import ADULT_NAMES, shared_data
 
 import ganforge.data.base as data_base
 from ganforge.errors import DataError
@@ -24,17 +24,9 @@ from ganforge.tabular.table import (
     restore_column,
 )
 
-ADULT_NAMES = ["age", "workclass", "fnlwgt", "education", "education-num", "marital-status", "occupation",
-               "relationship", "race", "sex", "capital-gain", "capital-loss", "hours-per-week", "native-country",
-               "income"]
 
-
-def _adult_dir() -> Path | None:
-    """../shared/data/adult beside the checkout (or GANFORGE_SHARED_DATA/adult), when present."""
-    env = os.environ.get("GANFORGE_SHARED_DATA")
-    candidates = ([Path(env) / "adult"] if env else []) + [
-        p / "shared" / "data" / "adult" for p in Path(__file__).resolve().parents]
-    return next((c for c in candidates if (c / "adult.data.gz").is_file()), None)
+def _adult_dir():
+    return shared_data("adult", "adult.data.gz")
 
 
 ADULT = _adult_dir()

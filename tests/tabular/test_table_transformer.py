@@ -4,13 +4,12 @@ reference of the quantile encoding, and a strict JSON state."""
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import norm
+from tabular_shared import ADULT_NAMES, shared_data
 
 from ganforge.errors import ConfigError, DataError
 from ganforge.tabular.table import MISSING_MARKERS, read_table
@@ -24,17 +23,8 @@ from ganforge.tabular.transformer import (
 )
 
 METHODS = ("mode_specific", "quantile", "minmax")
-ADULT_NAMES = ["age", "workclass", "fnlwgt", "education", "education-num", "marital-status", "occupation",
-               "relationship", "race", "sex", "capital-gain", "capital-loss", "hours-per-week", "native-country",
-               "income"]
-
-
-def _adult_dir() -> Path | None:
-    """../shared/data/adult beside the checkout (or GANFORGE_SHARED_DATA/adult), when present."""
-    env = os.environ.get("GANFORGE_SHARED_DATA")
-    candidates = ([Path(env) / "adult"] if env else []) + [
-        p / "shared" / "data" / "adult" for p in Path(__file__).resolve().parents]
-    return next((c for c in candidates if (c / "adult.data.gz").is_file()), None)
+def _adult_dir():
+    return shared_data("adult", "adult.data.gz")
 
 
 def _mixed(n: int = 400, seed: int = 0) -> pd.DataFrame:
