@@ -32,6 +32,7 @@ column ranges and category sets, and its per-column mixtures with ``continuous: 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,9 @@ def epsilon_opacus(noise_multiplier: float, sample_rate: float, steps: int, delt
         return 0.0
     acc = RDPAccountant()
     acc.history = [(noise_multiplier, sample_rate, steps)]
-    return float(acc.get_epsilon(delta))
+    with warnings.catch_warnings():  # "optimal order is the largest alpha": a looser bound, still a bound
+        warnings.simplefilter("ignore", UserWarning)
+        return float(acc.get_epsilon(delta))
 
 
 def epsilon_dp_accounting(noise_multiplier: float, sample_rate: float, steps: int, delta: float) -> float:
@@ -173,6 +176,9 @@ class DifferentialPrivacy:
         self.path = None if run_dir is None else RunDir(run_dir).privacy_path
         self.ledger = PrivacyLedger(sigma, q, p.delta, p.epsilon, p.max_grad_norm)
         self.n_critic = cfg.train.n_critic
+        # Opacus's hooks on D fire in D's backward, whose inputs (real rows, detached fakes) need no gradient
+        warnings.filterwarnings("ignore", message="Full backward hook is firing when gradients are computed with "
+                                                  "respect to module outputs")
         D: nn.Module = experiment.players["discriminator"]
         # the hooks live on D's own submodules: D stays the player (its checkpoint keys unchanged)
         self._hooks = opacus.GradSampleModule(D, batch_first=True, loss_reduction="sum")
