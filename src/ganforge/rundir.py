@@ -56,6 +56,7 @@ EVAL = "eval.json"
 ANALYSIS = "analysis.json"
 ANALYSIS_LOG = "analysis.jsonl"
 PRIVACY = "privacy.json"  # the spent differential-privacy budget (train.privacy)
+MODEL_CARD = "model_card.md"  # written with the report
 REPORT = "report.html"
 LOCK = ".ganforge.lock"
 # a table given to the Python API as a data frame (TableSynthesizer.fit), kept for resume and eval
@@ -66,7 +67,7 @@ RUN_FORMAT = "ganforge-run"
 DATA_VERSION = 1
 
 #: files of a run's results: an earlier run's copies would mix with a fresh start's
-RESULT_FILES = (METRICS, SAMPLES, TENSORBOARD, DIAGNOSTICS, WARNINGS, EVAL, ANALYSIS, ANALYSIS_LOG, REPORT, PRIVACY)
+RESULT_FILES = (METRICS, SAMPLES, TENSORBOARD, DIAGNOSTICS, WARNINGS, EVAL, ANALYSIS, ANALYSIS_LOG, REPORT, PRIVACY, MODEL_CARD)
 
 
 class RunDirError(GanforgeError):
@@ -245,6 +246,10 @@ class RunDir:
     @property
     def data_path(self) -> Path:
         return self.path / DATA
+
+    @property
+    def model_card_path(self) -> Path:
+        return self.path / MODEL_CARD
 
     @property
     def privacy_path(self) -> Path:
@@ -532,6 +537,6 @@ def regular_file(path: Path, what: str = "file") -> Path:
     return path
 
 
-__all__ = ["ANALYSIS", "ANALYSIS_LOG", "CHECKPOINTS", "CONFIG", "DATA", "EVAL", "LOCK", "METRICS", "PRIVACY", "REPORT", "RESULT_FILES", "RUN_FORMAT",
+__all__ = ["ANALYSIS", "ANALYSIS_LOG", "CHECKPOINTS", "CONFIG", "DATA", "EVAL", "LOCK", "METRICS", "MODEL_CARD", "PRIVACY", "REPORT", "RESULT_FILES", "RUN_FORMAT",
            "SAMPLES", "RunDir", "RunDirError", "RunLock", "check_output_path", "describe_dataset",
            "recorded_dataset", "regular_file"]

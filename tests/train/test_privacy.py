@@ -108,6 +108,13 @@ def test_the_run_stops_at_the_target_epsilon_and_records_it(csv, tmp_path, one_t
     more = max(epsilon_opacus(0.7, 0.1, s.step + 1, 1e-5), epsilon_dp_accounting(0.7, 0.1, s.step + 1, 1e-5))
     assert more > 2.0  # one more step would have passed the target
     assert abs(rec["accountants"]["opacus_rdp"] - rec["accountants"]["dp_accounting_rdp"]) < 0.05
+    # the report and the model card state it
+    from ganforge.report.html import write_report
+
+    write_report(tmp_path / "run")
+    card = (tmp_path / "run" / "model_card.md").read_text()
+    assert f"epsilon = {rec['epsilon']:.4g} at delta = 1e-05" in card
+    assert f"epsilon {rec['epsilon']:.4g}" in (tmp_path / "run" / "report.html").read_text()
     # resuming spends nothing more
     s2 = train(cfg, tmp_path / "run", progress=False)
     assert s2.step == s.step and json.loads((tmp_path / "run" / "privacy.json").read_text())["discriminator_steps"] == s.step

@@ -152,7 +152,8 @@ class _Run:
         try:
             from ganforge.components import build_dataset
 
-            self.dataset: Any = build_dataset(self.config)
+            # a table is not re-read (its figures come from eval.json); toy data gives the true modes
+            self.dataset: Any = None if self.config.data.name == "table" else build_dataset(self.config)
         except GanforgeError:  # the data moved: the report goes on without data-based figures
             self.dataset = None
         self.diagnosis: Diagnosis = analyze(self.dir, dataset=self.dataset)
@@ -427,7 +428,7 @@ def render_report(run_dir: str | Path) -> str:
     if cfg.data.name == "table":  # fidelity, utility and privacy instead of samples and raw metrics
         from ganforge.report.table import table_sections  # noqa: PLC0415
 
-        parts += table_sections(run.eval, str(run.dir))
+        parts += table_sections(run.eval, str(run.dir), _read_json(run.run.privacy_path))
         from ganforge.report.equilibrium import equilibrium_section  # noqa: PLC0415
 
         parts += equilibrium_section(run)
@@ -456,10 +457,14 @@ def render_report(run_dir: str | Path) -> str:
 
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write the run's self-contained report (default ``run_dir/report.html``, atomically); return its path."""
+    from ganforge.report.model_card import render_model_card  # noqa: PLC0415
     from ganforge.rundir import RunDir
 
-    path = Path(out) if out is not None else RunDir(run_dir).report_path
+    run = RunDir(run_dir)
+    path = Path(out) if out is not None else run.report_path
     write_text_atomic(path, render_report(run_dir))
+    write_text_atomic(run.model_card_path if out is None else path.with_name(path.stem + ".model_card.md"),
+                      render_model_card(run_dir))
     return path
 
 

@@ -71,10 +71,17 @@ def _pairs_figure(pairs: list[dict[str, Any]], columns: list[str]) -> str | None
     return _fig_uri(fig)
 
 
-def table_sections(ev: dict[str, Any] | None, run_dir: str) -> list[str]:
-    """HTML parts for a table run's eval.json (a note when there is none)."""
+def _dp_line(dp: dict[str, Any]) -> str:
+    acc = ", ".join(f"{k} {_fmt(v)}" for k, v in (dp.get("accountants") or {}).items())
+    return (f'<p><b>Differentially private: epsilon {_fmt(dp.get("epsilon"))} at delta {_fmt(dp.get("delta"))}</b> '
+            f"(target {_fmt(dp.get('target_epsilon'))}; {_esc(acc)}; {dp.get('discriminator_steps')} discriminator "
+            f'steps). <span class="note">{_esc(dp.get("not_covered", ""))}</span></p>')
+
+
+def table_sections(ev: dict[str, Any] | None, run_dir: str, dp: dict[str, Any] | None = None) -> list[str]:
+    """HTML parts for a table run's eval.json (a note when there is none) and its privacy.json."""
     if not ev or ev.get("kind") != "table":
-        return ["<h2>Fidelity, utility and privacy</h2>",
+        return ["<h2>Fidelity, utility and privacy</h2>", *([_dp_line(dp)] if dp else []),
                 f'<p class="note">No table evaluation yet; run <code>ganforge eval {_esc(run_dir)} '
                 "--real TEST.csv</code>.</p>"]
     parts = ["<h2>Fidelity</h2>"]
@@ -109,7 +116,7 @@ def table_sections(ev: dict[str, Any] | None, run_dir: str) -> list[str]:
             for k, x in v.items():
                 if not isinstance(x, (dict, list)):
                     rows.append((f"{key}: {k}", x))
-    dp = ev.get("differential_privacy")
+    dp = ev.get("differential_privacy") or dp
     if dp:
         rows.append(("epsilon spent (delta)", f"{_fmt(dp.get('epsilon'))} ({_fmt(dp.get('delta'))})"))
         rows.append(("accountants", ", ".join(f"{k} {_fmt(v)}" for k, v in (dp.get("accountants") or {}).items())))
