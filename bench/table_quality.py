@@ -87,9 +87,10 @@ def train_ours(train_csv: Path, run: Path, seed: int, steps: int, threads: int, 
     return {"cpu_s": round(children_cpu() - cpu0, 1), "wall_s": round(time.perf_counter() - t0, 1)}
 
 
-def sample_ours(run: Path, n: int, out: Path, seed: int) -> pd.DataFrame:
+def sample_ours(run: Path, n: int, out: Path, seed: int, text: bool = False) -> pd.DataFrame:
+    """The run's samples; ``text``: every cell as written (a network's states "TRUE", "None" stay text)."""
     ganforge("sample", str(run), "--n", str(n), "--out", str(out), "--seed", str(seed))
-    return pd.read_csv(out)
+    return pd.read_csv(out, dtype=str, keep_default_na=False) if text else pd.read_csv(out)
 
 
 def run_ctgan(train: pd.DataFrame, discrete: list[str], cpu_budget: float, seed: int, threads: int) -> tuple[pd.DataFrame, dict]:
@@ -135,6 +136,18 @@ def bench_adult(args: argparse.Namespace, work: Path) -> dict:
     train.to_csv(train_csv, index=False)
     kinds = None
     runs = []
+    if args.ctgan_budget:  # the ctgan package alone, given the CPU seconds one of our runs took
+        kinds = {c: ("categorical" if train[c].dtype == object else "integer") for c in train.columns}
+        real_train, real_test = conform(train, kinds), conform(test, kinds)
+        for seed in args.seeds:
+            discrete = [c for c, k in kinds.items() if k == "categorical"]
+            fake, info = run_ctgan(train, discrete, args.ctgan_budget, seed, args.threads)
+            ev_c = evaluate(real_train, conform(fake, kinds), kinds, holdout=real_test, target="income", seed=seed)
+            row = {"seed": seed, "ctgan": {**info, **summary(ev_c), "evaluation": ev_c}}
+            print(json.dumps({"seed": seed, "ctgan": {k: v for k, v in row["ctgan"].items() if k != "evaluation"}}),
+                  file=sys.stderr, flush=True)
+            runs.append(row)
+        return {"dataset": "adult", "ctgan_budget_cpu_s": args.ctgan_budget, "runs": runs}
     for seed in args.seeds:
         run = work / f"adult_seed{seed}"
         cost = train_ours(train_csv, run, seed, args.steps, args.threads, ["data.target=income", *args.set])
@@ -181,8 +194,9 @@ def bench_network(name: str, args: argparse.Namespace, work: Path) -> dict:
     runs = []
     for seed in args.seeds:
         run = work / f"{name}_seed{seed}"
-        cost = train_ours(train_csv, run, seed, args.steps, args.threads, [f"data.kinds={categorical}", *args.set])
-        synth = sample_ours(run, len(train), work / f"{name}_seed{seed}.csv", seed).astype(str)
+        cost = train_ours(train_csv, run, seed, args.steps, args.threads,
+                          [f"data.kinds={categorical}", "data.missing_values=[]", *args.set])
+        synth = sample_ours(run, len(train), work / f"{name}_seed{seed}.csv", seed, text=True)
         lik = bayesian_likelihood(synth, test, net)
         row = {"seed": seed, "steps": args.steps, **cost, **{k: round(float(v), 4) for k, v in lik.items()}}
         print(json.dumps({"network": name, **row}), file=sys.stderr, flush=True)
@@ -207,6 +221,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--set", action="append", default=[], help="a further config override for our runs")
     ap.add_argument("--ctgan", action="store_true", help="also the ctgan package, same CPU time (Adult)")
+    ap.add_argument("--ctgan-budget", type=float, default=0.0,
+                    help="Adult: only the ctgan package, given this many CPU seconds (one of our runs' cpu_s)")
     ap.add_argument("--work", default=None, help="folder for runs and files [a temporary one]")
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).parent))

@@ -192,3 +192,13 @@ def test_the_ctgan_game_needs_a_table(csv):
 
     with pytest.raises(ConfigError, match="the ctgan game plays on a table"):
         load_config("ring8", ["game.name=ctgan"])
+
+
+def test_missing_values_can_be_switched_off_for_categories_named_like_them(tmp_path):
+    """A Bayesian network's state "None" is a category, not a missing cell, with data.missing_values=[]."""
+    path = tmp_path / "bn.csv"
+    pd.DataFrame({"lesion": ["None", "Mild", "None", "Severe"] * 20, "x": ["a", "b"] * 40}).to_csv(path, index=False)
+    assert TableDataset(str(path)).schema.column("lesion").has_missing  # "None" is a missing marker by default
+    data = TableDataset(str(path), missing_values=[])
+    spec = data.schema.column("lesion")
+    assert not spec.has_missing and "None" in spec.categories

@@ -106,13 +106,17 @@ class TableDataset(_Encoded):
                  conditional: bool = True,  # CTGAN's conditional vector and training-by-sampling
                  seed: int = 0,  # the encoding's seed (mixtures, sampled modes)
                  max_columns: Annotated[int, Field(gt=0)] = 1000,  # wider tables are refused before parsing
+                 # CSV cells that mean "missing" (None: empty, NA, N/A, NaN, nan, NULL, null, None; [] for a
+                 # table whose categories include such words, as the "None" state of a Bayesian network)
+                 missing_values: list[str] | None = None,
                  ):
         self.path, self.kinds, self.id_columns, self.target = path, dict(kinds), list(id_columns), target
         self.continuous, self.max_modes, self.conditional, self.seed = continuous, max_modes, conditional, seed
         self.point_mass = point_mass
-        self.max_columns = max_columns
+        self.max_columns, self.missing_values = max_columns, missing_values
+        markers = {} if missing_values is None else {"missing_values": tuple(missing_values)}
         table, self.schema = read_table(path, kinds=self.kinds or None, id_columns=tuple(self.id_columns),
-                                        target=target, max_columns=max_columns, where="data.path")
+                                        target=target, max_columns=max_columns, where="data.path", **markers)
         self.frame = table
         self.transformer = TableTransformer(self.schema, continuous=continuous, max_modes=max_modes,
                                             seed=seed, point_mass=point_mass).fit(table)
@@ -165,7 +169,7 @@ class TableDataset(_Encoded):
         return {"path": self.path, "kinds": self.kinds, "id_columns": self.id_columns, "target": self.target,
                 "continuous": self.continuous, "max_modes": self.max_modes, "point_mass": self.point_mass,
                 "conditional": self.conditional,
-                "seed": self.seed, "max_columns": self.max_columns}
+                "seed": self.seed, "max_columns": self.max_columns, "missing_values": self.missing_values}
 
     def describe(self) -> dict[str, Any]:
         out = super().describe()

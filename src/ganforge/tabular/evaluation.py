@@ -85,14 +85,15 @@ def evaluate_table_run(run_dir: str | Path, real: str | None = None, n: int | No
     schema = G.dataset.schema
     p = cfg.data.params
     try:
+        markers = {} if p.get("missing_values") is None else {"missing_values": tuple(p["missing_values"])}
         training, _ = read_table(p["path"], kinds=p.get("kinds") or None, id_columns=tuple(p.get("id_columns") or ()),
-                                 target=p.get("target"), where="data.path")
+                                 target=p.get("target"), where="data.path", **markers)
     except GanforgeError as exc:
         raise GanforgeError(f"{run.path}: eval compares with the run's training rows, which cannot be read here "
                             f"({exc})") from None
     holdout = None
     if real is not None:
-        holdout, _ = read_table(real, schema=schema, where="--real")
+        holdout, _ = read_table(real, schema=schema, where="--real", **markers)
     n = n or len(training)
     synthetic = sample_table(G, n, seed=seed)
     result = evaluate(training, synthetic, schema.kinds, holdout=holdout, target=schema.target, seed=seed)
