@@ -83,6 +83,17 @@ class LabelEmbedding(nn.Module):
         return self.embed(y)
 
 
+def check_packed_input(x: Tensor, in_shape: tuple[int, ...], pack: int) -> int:
+    """A discriminator's input check: ``x`` of shape (N, *in_shape) with N divisible by ``pack``
+    (ValueError naming what was expected); returns N."""
+    n = x.shape[0]
+    if tuple(x.shape[1:]) != tuple(in_shape):
+        raise ValueError(f"discriminator expects x of shape (N, {tuple(in_shape)}), got {tuple(x.shape)}")
+    if n % pack:
+        raise ValueError(f"PacGAN discriminator with pack={pack} needs a batch divisible by it, got {n}")
+    return n
+
+
 def check_labels(y: Tensor | None, n_classes: int, n: int, who: str) -> None:
     """Shape and range checks at the players' public boundary."""
     if n_classes > 0:

@@ -18,6 +18,7 @@ from ganforge.models.layers import (
     Width,
     activation,
     check_labels,
+    check_packed_input,
 )
 from ganforge.models.layers import maybe_spectral_norm as sn
 
@@ -108,11 +109,7 @@ class MLPDiscriminator(nn.Module):
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         # x: (N, *in_shape), y: (N,) -> logits: (N,) (features (N, out_features) with out_features)
-        n = x.shape[0]
-        if tuple(x.shape[1:]) != self.in_shape:
-            raise ValueError(f"discriminator expects x of shape (N, {self.in_shape}), got {tuple(x.shape)}")
-        if n % self.pack:
-            raise ValueError(f"PacGAN discriminator with pack={self.pack} needs a batch divisible by it, got {n}")
+        n = check_packed_input(x, self.in_shape, self.pack)
         if self.pack > 1:  # (N, ...) -> (N/pack, pack * features); row j = examples j, j + N/pack, ...
             x = x.reshape(self.pack, n // self.pack, -1).transpose(0, 1)
         h = self.body(x.reshape(n // self.pack, -1))  # (N/pack, width)

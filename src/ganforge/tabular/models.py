@@ -22,7 +22,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from ganforge.models import DISCRIMINATORS, GENERATORS
-from ganforge.models.layers import Width, check_labels
+from ganforge.models.layers import Width, check_labels, check_packed_input
 from ganforge.tabular.layout import TableLayout
 
 
@@ -126,11 +126,7 @@ class TableDiscriminator(nn.Module):
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         # x: (N, width), y: (N,) -> logits: (N,), each row gets its pack's logit
-        n = x.shape[0]
-        if tuple(x.shape[1:]) != self.in_shape:
-            raise ValueError(f"discriminator expects x of shape (N, {self.in_shape}), got {tuple(x.shape)}")
-        if n % self.pack:
-            raise ValueError(f"PacGAN discriminator with pack={self.pack} needs a batch divisible by it, got {n}")
+        n = check_packed_input(x, self.in_shape, self.pack)
         h = x.reshape(n, -1)
         if self.n_classes:
             check_labels(y, self.n_classes, n, "discriminator")
