@@ -204,30 +204,27 @@ def category_coverage(real: pd.Series, synthetic: pd.Series) -> float | None:
     return len(syn_values & real_values) / len(real_values)
 
 
-def column_shapes(real: pd.DataFrame, synthetic: pd.DataFrame, kinds: Mapping[str, str]) -> dict[str, Any]:
-    """Per-column KS / TV complement and their mean, QualityReport's "Column Shapes"."""
+def _per_column(real: pd.DataFrame, synthetic: pd.DataFrame, kinds: Mapping[str, str],
+                numerical: tuple[str, Any], discrete: tuple[str, Any]) -> dict[str, Any]:
+    """A single-column metric per column (``numerical`` or ``discrete``: its name and function, by the
+    column's kind) and their mean."""
     check_kinds(kinds, real=real, synthetic=synthetic)
     columns = {}
     for column, kind in kinds.items():
-        if kind in NUMERICAL_KINDS:
-            columns[column] = {"metric": "KSComplement", "score": ks_complement(real[column], synthetic[column])}
-        else:
-            columns[column] = {"metric": "TVComplement", "score": tv_complement(real[column], synthetic[column])}
+        name, metric = numerical if kind in NUMERICAL_KINDS else discrete
+        columns[column] = {"metric": name, "score": metric(real[column], synthetic[column])}
     return {"score": _mean([c["score"] for c in columns.values()]), "columns": columns}
+
+
+def column_shapes(real: pd.DataFrame, synthetic: pd.DataFrame, kinds: Mapping[str, str]) -> dict[str, Any]:
+    """Per-column KS / TV complement and their mean, QualityReport's "Column Shapes"."""
+    return _per_column(real, synthetic, kinds, ("KSComplement", ks_complement), ("TVComplement", tv_complement))
 
 
 def coverage(real: pd.DataFrame, synthetic: pd.DataFrame, kinds: Mapping[str, str]) -> dict[str, Any]:
     """Per-column RangeCoverage (numerical) / CategoryCoverage (discrete) and their mean."""
-    check_kinds(kinds, real=real, synthetic=synthetic)
-    columns = {}
-    for column, kind in kinds.items():
-        if kind in NUMERICAL_KINDS:
-            columns[column] = {"metric": "RangeCoverage", "score": range_coverage(real[column], synthetic[column])}
-        else:
-            columns[column] = {
-                "metric": "CategoryCoverage", "score": category_coverage(real[column], synthetic[column]),
-            }
-    return {"score": _mean([c["score"] for c in columns.values()]), "columns": columns}
+    return _per_column(real, synthetic, kinds, ("RangeCoverage", range_coverage),
+                       ("CategoryCoverage", category_coverage))
 
 
 # ----------------------------------------------------------------------------------------------
